@@ -1,0 +1,25 @@
+"""Settings for the test suite: real PostgreSQL with pgvector.
+
+``DATABASE_URL`` picks the server; without it an embedded server is started for the
+session in a temporary directory and removed at exit.
+"""
+
+from vectra_django import embedded
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "vectra_django",
+    "tests.testapp",
+]
+DATABASES = {"default": embedded.database_config()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+VECTRA = {
+    "default": {"PROVIDER": "pgvector", "DATABASE": "default", "MAX_RETRIES": 2, "RETRY_DELAY": 0.01},
+    "memory": {"PROVIDER": "memory"},
+}
+VECTRA_INSTRUMENTATION = False
+LOGGING_CONFIG = None

@@ -1,0 +1,127 @@
+"""The boundary between the client and a vector store.
+
+The :class:`~vectra_django.client.Client` is the only caller. It validates every argument,
+parses filters, applies retries and instrumentation, and chunks batches before calling in;
+a provider receives clean, typed input and must:
+
+- treat ``namespace`` ``""`` as the default namespace and never let namespaces mix;
+- make every write idempotent (an upsert of the same id replaces it), so a retried call
+  never duplicates or loses a vector;
+- report ``Match.score`` higher-is-better per :mod:`vectra_django.metrics`, and set
+  ``Match.values`` / ``Match.metadata`` only when asked;
+- raise only :mod:`vectra_django.errors` types (map the driver's or SDK's own);
+- raise :class:`~vectra_django.errors.UnsupportedFeatureError` for what it cannot do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+
+from ..errors import UnsupportedFeatureError
+from ..filters import Node
+from ..metrics import Metric
+from ..types import QueryResult, Vector
+from ..validation import Batch
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRequest:
+    """A validated similarity query."""
+
+    vector: np.ndarray
+    top_k: int
+    namespace: str = ""
+    filter: Node | None = None
+    include_values: bool = False
+    include_metadata: bool = True
+    score_threshold: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What every store implements; one method per client operation."""
+
+    name: ClassVar[str]
+
+    def create_index(
+        self, name: str, dimension: int, metric: Metric, options: Mapping[str, Any]
+    ) -> None:
+        """Create an index; :class:`ValidationError` if it exists with another shape."""
+
+    def delete_index(self, name: str) -> None:
+        """Drop an index and everything in it; :class:`NotFoundError` if missing."""
+
+    def list_indexes(self) -> list[str]: ...
+
+    def describe_index(self, name: str) -> dict[str, Any]:
+        """At least ``name``, ``dimension`` and ``metric``; :class:`NotFoundError` if missing."""
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """``total_vector_count``, ``dimension`` and ``namespaces: {ns: {vector_count}}``."""
+
+    def list_namespaces(self, name: str) -> list[str]: ...
+
+    def upsert(self, index: str, batch: Batch, namespace: str) -> int:
+        """Insert or replace every vector of ``batch``; returns how many were written."""
+
+    def query(self, index: str, request: QueryRequest) -> QueryResult: ...
+
+    def fetch(self, index: str, ids: list[str], namespace: str) -> dict[str, Vector]:
+        """The stored vectors among ``ids``; missing ids are simply absent."""
+
+    def update(
+        self,
+        index: str,
+        id: str,
+        namespace: str,
+        values: np.ndarray | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Replace values and/or merge metadata keys; :class:`NotFoundError` if ``id`` is absent."""
+
+    def delete(
+        self,
+        index: str,
+        namespace: str,
+        ids: list[str] | None = None,
+        filter: Node | None = None,
+        delete_all: bool = False,
+    ) -> int | None:
+        """Delete by exactly one selector; returns the count when the store knows it."""
+
+    def healthy(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class BaseProvider:
+    """Shared conveniences for providers: context management and refusing a feature."""
+
+    name: ClassVar[str] = "base"
+
+    def healthy(self) -> bool:
+        try:
+            self.list_indexes()  # type: ignore[attr-defined]
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Release connections; the default holds none."""
+
+    def unsupported(self, feature: str) -> UnsupportedFeatureError:
+        return UnsupportedFeatureError(self.name, feature)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"

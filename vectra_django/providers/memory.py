@@ -1,0 +1,190 @@
+"""An exact, in-process store on numpy: for tests, development and small corpora.
+
+It is the reference implementation of the provider contract, so the same tests that a
+user runs against it hold on pgvector, Pinecone and Qdrant.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import filters
+from ..errors import NotFoundError, ValidationError
+from ..metrics import Metric, score_from_distance
+from ..types import Match, QueryResult, Vector
+from ..validation import Batch
+from .base import BaseProvider, QueryRequest
+
+
+@dataclass
+class _Index:
+    dimension: int
+    metric: Metric
+    # namespace -> id -> (values, metadata)
+    namespaces: dict[str, dict[str, tuple[np.ndarray, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+
+
+class MemoryProvider(BaseProvider):
+    """Keeps indexes in a dict guarded by one lock; every operation is exact."""
+
+    name: ClassVar[str] = "memory"
+
+    def __init__(self, **options: Any) -> None:
+        self._indexes: dict[str, _Index] = {}
+        self._lock = threading.RLock()
+
+    def _get(self, name: str) -> _Index:
+        try:
+            return self._indexes[name]
+        except KeyError:
+            raise NotFoundError(f"Index {name!r} does not exist.") from None
+
+    def create_index(
+        self, name: str, dimension: int, metric: Metric, options: Mapping[str, Any]
+    ) -> None:
+        with self._lock:
+            existing = self._indexes.get(name)
+            if existing is None:
+                self._indexes[name] = _Index(dimension, metric)
+            elif (existing.dimension, existing.metric) != (dimension, metric):
+                raise ValidationError(
+                    f"Index {name!r} already exists with dimension {existing.dimension} "
+                    f"and metric {existing.metric!r}."
+                )
+
+    def delete_index(self, name: str) -> None:
+        with self._lock:
+            self._get(name)
+            del self._indexes[name]
+
+    def list_indexes(self) -> list[str]:
+        with self._lock:
+            return sorted(self._indexes)
+
+    def describe_index(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            idx = self._get(name)
+            return {"name": name, "dimension": idx.dimension, "metric": idx.metric}
+
+    def stats(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            idx = self._get(name)
+            namespaces = {ns: {"vector_count": len(rows)} for ns, rows in idx.namespaces.items() if rows}
+            return {
+                "total_vector_count": sum(n["vector_count"] for n in namespaces.values()),
+                "dimension": idx.dimension,
+                "metric": idx.metric,
+                "namespaces": namespaces,
+            }
+
+    def list_namespaces(self, name: str) -> list[str]:
+        return sorted(self.stats(name)["namespaces"])
+
+    def upsert(self, index: str, batch: Batch, namespace: str) -> int:
+        with self._lock:
+            rows = self._get(index).namespaces.setdefault(namespace, {})
+            for vid, values, meta in zip(batch.ids, batch.values, batch.metadata, strict=True):
+                rows[vid] = (values.copy(), dict(meta))
+            return len(batch)
+
+    def query(self, index: str, request: QueryRequest) -> QueryResult:
+        with self._lock:
+            idx = self._get(index)
+            candidates = [
+                (vid, values, meta)
+                for vid, (values, meta) in idx.namespaces.get(request.namespace, {}).items()
+                if filters.evaluate(request.filter, meta)
+            ]
+        if not candidates:
+            return QueryResult([], index=index, namespace=request.namespace)
+        matrix = np.stack([c[1] for c in candidates]).astype(np.float64)
+        distances = _distances(idx.metric, matrix, request.vector.astype(np.float64))
+        order = np.argsort(distances, kind="stable")
+        matches = []
+        for i in order:
+            score = score_from_distance(idx.metric, float(distances[i]))
+            if request.score_threshold is not None and score < request.score_threshold:
+                continue
+            vid, values, meta = candidates[i]
+            matches.append(
+                Match(
+                    id=vid,
+                    score=score,
+                    distance=float(distances[i]),
+                    values=values.tolist() if request.include_values else None,
+                    metadata=dict(meta) if request.include_metadata else None,
+                )
+            )
+            if len(matches) == request.top_k:
+                break
+        return QueryResult(matches, index=index, namespace=request.namespace)
+
+    def fetch(self, index: str, ids: list[str], namespace: str) -> dict[str, Vector]:
+        with self._lock:
+            rows = self._get(index).namespaces.get(namespace, {})
+            return {
+                vid: Vector(vid, rows[vid][0].tolist(), dict(rows[vid][1]), namespace)
+                for vid in ids
+                if vid in rows
+            }
+
+    def update(
+        self,
+        index: str,
+        id: str,
+        namespace: str,
+        values: np.ndarray | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        with self._lock:
+            rows = self._get(index).namespaces.get(namespace, {})
+            if id not in rows:
+                raise NotFoundError(f"Vector {id!r} does not exist in index {index!r}.")
+            old_values, old_meta = rows[id]
+            rows[id] = (
+                old_values if values is None else values.copy(),
+                old_meta if metadata is None else {**old_meta, **metadata},
+            )
+
+    def delete(
+        self,
+        index: str,
+        namespace: str,
+        ids: list[str] | None = None,
+        filter: filters.Node | None = None,
+        delete_all: bool = False,
+    ) -> int:
+        with self._lock:
+            rows = self._get(index).namespaces.get(namespace, {})
+            if delete_all:
+                doomed = list(rows)
+            elif ids is not None:
+                doomed = [vid for vid in ids if vid in rows]
+            else:
+                doomed = [vid for vid, (_, meta) in rows.items() if filters.evaluate(filter, meta)]
+            for vid in doomed:
+                del rows[vid]
+            return len(doomed)
+
+    def healthy(self) -> bool:
+        return True
+
+
+def _distances(metric: Metric, matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Raw distances in pgvector's conventions (see :mod:`vectra_django.metrics`)."""
+    if metric == "euclidean":
+        return np.linalg.norm(matrix - vector, axis=1)
+    dots = matrix @ vector
+    if metric == "dotproduct":
+        return -dots
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(vector)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        similarity = np.where(norms > 0, dots / norms, 0.0)
+    return 1.0 - similarity

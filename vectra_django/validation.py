@@ -1,0 +1,232 @@
+"""Input checks shared by every provider, run before anything is written.
+
+Each failure is a :class:`ValidationError` that names the bad value, so a whole batch is
+either accepted or rejected before the store is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ValidationError
+from .metrics import METRICS, Metric
+from .types import Vector
+
+INDEX_NAME_RE = re.compile(r"^[a-z0-9_-]{1,63}$")
+NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+MAX_ID_LENGTH = 512
+MAX_TOP_K = 10_000
+MAX_DIMENSION = 16_000
+
+
+def index_name(name: Any) -> str:
+    if not isinstance(name, str) or not INDEX_NAME_RE.match(name):
+        raise ValidationError(
+            f"Invalid index name {name!r}: use 1-63 lowercase letters, digits, '_' or '-'."
+        )
+    return name
+
+
+def namespace(value: Any) -> str:
+    """``None`` and ``""`` are the default namespace."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not NAMESPACE_RE.match(value):
+        raise ValidationError(
+            f"Invalid namespace {value!r}: use 1-128 letters, digits, '_', '-', '.' or ':'."
+        )
+    return value
+
+
+def vector_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"Vector id must be a string, got {type(value).__name__}: {value!r}.")
+    if not value or len(value) > MAX_ID_LENGTH or "\x00" in value:
+        raise ValidationError(
+            f"Invalid vector id {value[:40]!r}: ids are 1-{MAX_ID_LENGTH} characters without NUL."
+        )
+    return value
+
+
+def vector_ids(values: Any, *, allow_duplicates: bool = False) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ValidationError(f"ids must be a list of strings, got {values!r}.")
+    ids = [vector_id(v) for v in values]
+    if not ids:
+        raise ValidationError("ids must not be empty.")
+    if not allow_duplicates and len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise ValidationError(f"Duplicate vector id {dup!r} in one batch.")
+    return ids
+
+
+def dimension(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIMENSION:
+        raise ValidationError(f"dimension must be an integer from 1 to {MAX_DIMENSION}, got {value!r}.")
+    return value
+
+
+def metric(value: Any) -> Metric:
+    if value not in METRICS:
+        raise ValidationError(f"Unknown metric {value!r}; expected one of {list(METRICS)}.")
+    return value  # type: ignore[no-any-return]
+
+
+def top_k(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
+        raise ValidationError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {value!r}.")
+    return value
+
+
+def as_array(values: Any, *, expected_dimension: int | None = None, what: str = "vector") -> np.ndarray:
+    """One vector as a 1-D float32 array, finite and of the expected dimension."""
+    arr = _to_float_array(values, what)
+    if arr.ndim != 1:
+        raise ValidationError(f"{what} must be one-dimensional, got shape {arr.shape}.")
+    _check_matrix(arr.reshape(1, -1), expected_dimension, lambda _i: what)
+    return arr
+
+
+def as_matrix(
+    values: Any, *, expected_dimension: int | None = None, labels: Sequence[str] | None = None
+) -> np.ndarray:
+    """A batch of vectors as a 2-D float32 array; errors name the offending row's id."""
+    arr = _to_float_array(values, "values")
+    if arr.ndim != 2:
+        raise ValidationError(f"values must be a 2-D array (one row per vector), got shape {arr.shape}.")
+
+    def label(i: int) -> str:
+        return f"vector {labels[i]!r}" if labels else f"vector #{i}"
+
+    _check_matrix(arr, expected_dimension, label)
+    return arr
+
+
+def _to_float_array(values: Any, what: str) -> np.ndarray:
+    if isinstance(values, str | bytes) or values is None:
+        raise ValidationError(f"{what} must be a sequence of numbers, got {values!r}.")
+    try:
+        arr = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} must contain only numbers: {exc}.") from exc
+    if arr.dtype == object:
+        raise ValidationError(f"{what} must contain only numbers.")
+    return arr
+
+
+def _check_matrix(arr: np.ndarray, expected: int | None, label: Any) -> None:
+    if arr.shape[-1] == 0:
+        raise ValidationError(f"{label(0)} is empty.")
+    if expected is not None and arr.shape[1] != expected:
+        raise ValidationError(
+            f"{label(0)} has dimension {arr.shape[1]}, but the index expects {expected}."
+        )
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise ValidationError(f"{label(int(np.argmax(bad)))} contains NaN or infinity.")
+
+
+def metadata(value: Any, *, what: str = "metadata") -> dict[str, Any]:
+    """A JSON-serialisable dict with string keys; ``None`` is ``{}``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be a dict, got {type(value).__name__}.")
+    for key in value:
+        if not isinstance(key, str):
+            raise ValidationError(f"{what} keys must be strings, got {key!r}.")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} is not JSON-serialisable: {exc}.") from exc
+    return dict(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Validated upsert input: parallel ids, a float32 matrix and metadata dicts."""
+
+    ids: list[str]
+    values: np.ndarray
+    metadata: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def chunks(self, size: int) -> Iterable[Batch]:
+        for start in range(0, len(self.ids), size):
+            end = start + size
+            yield Batch(self.ids[start:end], self.values[start:end], self.metadata[start:end])
+
+
+def batch(
+    vectors: Any = None,
+    *,
+    ids: Any = None,
+    values: Any = None,
+    metadata: Any = None,
+    expected_dimension: int | None = None,
+) -> Batch:
+    """Normalise either ``vectors=[{id, values, metadata}...]`` or ``ids`` + a 2-D ``values``."""
+    if vectors is not None and (ids is not None or values is not None):
+        raise ValidationError("Pass either vectors=[...] or ids= with values=, not both.")
+    if vectors is None:
+        if ids is None or values is None:
+            raise ValidationError("upsert needs vectors=[...] or ids= with values=.")
+        id_list = vector_ids(ids)
+        matrix = as_matrix(values, expected_dimension=expected_dimension, labels=id_list)
+        if matrix.shape[0] != len(id_list):
+            raise ValidationError(
+                f"Got {len(id_list)} ids but {matrix.shape[0]} rows of values."
+            )
+        metas = [{}] * len(id_list) if metadata is None else list(metadata)
+        if len(metas) != len(id_list):
+            raise ValidationError(f"Got {len(id_list)} ids but {len(metas)} metadata entries.")
+        metas = [_metadata_for(m, i) for m, i in zip(metas, id_list, strict=True)]
+        return Batch(id_list, matrix, metas)
+
+    if isinstance(vectors, Mapping | Vector) or isinstance(vectors, str | bytes):
+        raise ValidationError("vectors must be a list of dicts or Vector objects.")
+    items = [_item(v, i) for i, v in enumerate(vectors)]
+    if not items:
+        raise ValidationError("vectors must not be empty.")
+    id_list = vector_ids([item[0] for item in items])
+    rows = [item[1] for item in items]
+    for vid, row in zip(id_list, rows, strict=True):
+        if isinstance(row, str | bytes) or not hasattr(row, "__len__"):
+            raise ValidationError(f"vector {vid!r}: values must be a sequence of numbers.")
+    for vid, row in zip(id_list, rows, strict=True):
+        if len(row) != len(rows[0]):
+            raise ValidationError(
+                f"vector {vid!r} has dimension {len(row)}, "
+                f"but vector {id_list[0]!r} has {len(rows[0])}."
+            )
+    matrix = as_matrix(rows, expected_dimension=expected_dimension, labels=id_list)
+    metas = [_metadata_for(item[2], item[0]) for item in items]
+    return Batch(id_list, matrix, metas)
+
+
+def _metadata_for(value: Any, vid: str) -> dict[str, Any]:
+    return metadata(value, what=f"metadata of vector {vid!r}")
+
+
+def _item(v: Any, position: int) -> tuple[Any, Any, Any]:
+    if isinstance(v, Vector):
+        return v.id, v.values, v.metadata
+    if isinstance(v, Mapping):
+        unknown = set(v) - {"id", "values", "metadata"}
+        if unknown:
+            raise ValidationError(f"vectors[{position}] has unknown keys {sorted(unknown)}.")
+        if "id" not in v or "values" not in v:
+            raise ValidationError(f"vectors[{position}] needs 'id' and 'values'.")
+        return v["id"], v["values"], v.get("metadata")
+    raise ValidationError(
+        f"vectors[{position}] must be a dict or Vector, got {type(v).__name__}."
+    )
