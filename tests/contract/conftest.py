@@ -22,12 +22,13 @@ def memory_client(request: pytest.FixtureRequest) -> Client:
 
 PROVIDERS: dict[str, Factory] = {"memory": memory_client}
 
-# Providers register further factories below (pgvector, pinecone, qdrant).
-try:
-    from .providers import EXTRA_PROVIDERS
-except ImportError:  # pragma: no cover - only while a provider is being added
-    EXTRA_PROVIDERS = {}
-PROVIDERS.update(EXTRA_PROVIDERS)
+# Providers register further factories in sibling modules, each exporting EXTRA_PROVIDERS.
+for _module in ("pgvector_providers", "remote_providers"):
+    try:
+        PROVIDERS.update(__import__(f"{__package__}.{_module}", fromlist=["EXTRA_PROVIDERS"]).EXTRA_PROVIDERS)
+    except ModuleNotFoundError as exc:  # pragma: no cover - until the module exists
+        if exc.name != f"{__package__}.{_module}":
+            raise
 
 
 @pytest.fixture(params=sorted(PROVIDERS))
