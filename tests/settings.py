@@ -18,7 +18,12 @@ INSTALLED_APPS = [
 DATABASES = {"default": embedded.database_config()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 VECTRA = {
-    "default": {"PROVIDER": "pgvector", "DATABASE": "default", "MAX_RETRIES": 2, "RETRY_DELAY": 0.01},
+    "default": {
+        "PROVIDER": "pgvector",
+        "DATABASE": "default",
+        "MAX_RETRIES": 2,
+        "RETRY_DELAY": 0.01,
+    },
     "memory": {"PROVIDER": "memory"},
 }
 VECTRA_INSTRUMENTATION = False

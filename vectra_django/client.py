@@ -152,7 +152,9 @@ class Client:
         name = validation.index_name(name)
         dimension = validation.dimension(dimension)
         metric = validation.metric(metric)
-        with instrument("create_index", self.provider_name, name, metadata={"dimension": dimension}):
+        with instrument(
+            "create_index", self.provider_name, name, metadata={"dimension": dimension}
+        ):
             self._call(self.provider.create_index, name, dimension, metric, options)
         self._indexes.forget(name)
         return self._description(name)

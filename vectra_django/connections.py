@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.local import Local
 from django.core.signals import setting_changed
 from django.utils.connection import BaseConnectionHandler, ConnectionProxy
 
@@ -51,12 +52,16 @@ class ClientHandler(BaseConnectionHandler):
     def reset(self) -> None:
         """Close every opened client and re-read the settings on next use."""
         self.close_all()
-        self._connections = type(self._connections)(self.thread_critical)
+        self._connections = Local(self.thread_critical)
         self.__dict__.pop("settings", None)
+        self._settings = None
 
     def close_all(self) -> None:
-        for client in self.all(initialized_only=True):
-            client.close()
+        # Only clients already built, and without re-reading settings that may be invalid.
+        for alias in self.__dict__.get("settings", {}):
+            client = getattr(self._connections, alias, None)
+            if client is not None:
+                client.close()
 
 
 clients = ClientHandler()

@@ -64,7 +64,7 @@ class ServerError(VectraError):
         super().__init__(message)
 
 
-class ConnectionError(VectraError):  # noqa: A001 - deliberately mirrors the builtin's meaning
+class ConnectionError(VectraError):
     """The store could not be reached, or the connection broke mid-operation."""
 
 
@@ -72,7 +72,7 @@ class PoolTimeoutError(ConnectionError):
     """No pooled connection became available within POOL_TIMEOUT."""
 
 
-class TimeoutError(VectraError):  # noqa: A001
+class TimeoutError(VectraError):
     """The operation exceeded its time limit (statement timeout, request timeout)."""
 
 

@@ -120,11 +120,15 @@ def _condition(key: str, op: Any, operand: Any) -> Condition:
         )
     if op == "$exists":
         if not isinstance(operand, bool):
-            raise ValidationError(f"Filter on {key!r}: $exists takes true or false, got {operand!r}.")
+            raise ValidationError(
+                f"Filter on {key!r}: $exists takes true or false, got {operand!r}."
+            )
         return Condition(key, op, operand)
     if op in ("$in", "$nin"):
         if not isinstance(operand, list | tuple) or not operand:
-            raise ValidationError(f"Filter on {key!r}: {op} takes a non-empty list, got {operand!r}.")
+            raise ValidationError(
+                f"Filter on {key!r}: {op} takes a non-empty list, got {operand!r}."
+            )
         return Condition(key, op, tuple(_scalar(key, op, v) for v in operand))
     if op in RANGE_OPS:
         if not _is_number(operand):
@@ -136,11 +140,7 @@ def _condition(key: str, op: Any, operand: Any) -> Condition:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _scalar(key: str, op: str, value: Any) -> Scalar:

@@ -60,7 +60,7 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout)
 
 
-class wait_backoff(wait_base):  # noqa: N801 - tenacity's naming for wait policies
+class wait_backoff(wait_base):
     """Exponential backoff with optional ±25 % jitter, honouring ``retry_after``."""
 
     def __init__(
@@ -78,7 +78,7 @@ class wait_backoff(wait_base):  # noqa: N801 - tenacity's naming for wait polici
             return float(min(retry_after, self.max_delay))
         delay = self.base_delay * self.backoff_factor ** (retry_state.attempt_number - 1)
         if self.jitter:
-            delay *= random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not cryptography
+            delay *= random.uniform(0.75, 1.25)
         return float(min(delay, self.max_delay))
 
 

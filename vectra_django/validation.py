@@ -69,7 +69,9 @@ def vector_ids(values: Any, *, allow_duplicates: bool = False) -> list[str]:
 
 def dimension(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIMENSION:
-        raise ValidationError(f"dimension must be an integer from 1 to {MAX_DIMENSION}, got {value!r}.")
+        raise ValidationError(
+            f"dimension must be an integer from 1 to {MAX_DIMENSION}, got {value!r}."
+        )
     return value
 
 
@@ -85,7 +87,9 @@ def top_k(value: Any) -> int:
     return value
 
 
-def as_array(values: Any, *, expected_dimension: int | None = None, what: str = "vector") -> np.ndarray:
+def as_array(
+    values: Any, *, expected_dimension: int | None = None, what: str = "vector"
+) -> np.ndarray:
     """One vector as a 1-D float32 array, finite and of the expected dimension."""
     arr = _to_float_array(values, what)
     if arr.ndim != 1:
@@ -100,7 +104,9 @@ def as_matrix(
     """A batch of vectors as a 2-D float32 array; errors name the offending row's id."""
     arr = _to_float_array(values, "values")
     if arr.ndim != 2:
-        raise ValidationError(f"values must be a 2-D array (one row per vector), got shape {arr.shape}.")
+        raise ValidationError(
+            f"values must be a 2-D array (one row per vector), got shape {arr.shape}."
+        )
 
     def label(i: int) -> str:
         return f"vector {labels[i]!r}" if labels else f"vector #{i}"
@@ -183,16 +189,14 @@ def batch(
         id_list = vector_ids(ids)
         matrix = as_matrix(values, expected_dimension=expected_dimension, labels=id_list)
         if matrix.shape[0] != len(id_list):
-            raise ValidationError(
-                f"Got {len(id_list)} ids but {matrix.shape[0]} rows of values."
-            )
+            raise ValidationError(f"Got {len(id_list)} ids but {matrix.shape[0]} rows of values.")
         metas = [{}] * len(id_list) if metadata is None else list(metadata)
         if len(metas) != len(id_list):
             raise ValidationError(f"Got {len(id_list)} ids but {len(metas)} metadata entries.")
         metas = [_metadata_for(m, i) for m, i in zip(metas, id_list, strict=True)]
         return Batch(id_list, matrix, metas)
 
-    if isinstance(vectors, Mapping | Vector) or isinstance(vectors, str | bytes):
+    if isinstance(vectors, Mapping | Vector | str | bytes):
         raise ValidationError("vectors must be a list of dicts or Vector objects.")
     items = [_item(v, i) for i, v in enumerate(vectors)]
     if not items:
@@ -227,6 +231,4 @@ def _item(v: Any, position: int) -> tuple[Any, Any, Any]:
         if "id" not in v or "values" not in v:
             raise ValidationError(f"vectors[{position}] needs 'id' and 'values'.")
         return v["id"], v["values"], v.get("metadata")
-    raise ValidationError(
-        f"vectors[{position}] must be a dict or Vector, got {type(v).__name__}."
-    )
+    raise ValidationError(f"vectors[{position}] must be a dict or Vector, got {type(v).__name__}.")

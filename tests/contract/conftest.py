@@ -25,7 +25,9 @@ PROVIDERS: dict[str, Factory] = {"memory": memory_client}
 # Providers register further factories in sibling modules, each exporting EXTRA_PROVIDERS.
 for _module in ("pgvector_providers", "remote_providers"):
     try:
-        PROVIDERS.update(__import__(f"{__package__}.{_module}", fromlist=["EXTRA_PROVIDERS"]).EXTRA_PROVIDERS)
+        PROVIDERS.update(
+            __import__(f"{__package__}.{_module}", fromlist=["EXTRA_PROVIDERS"]).EXTRA_PROVIDERS
+        )
     except ModuleNotFoundError as exc:  # pragma: no cover - until the module exists
         if exc.name != f"{__package__}.{_module}":
             raise

@@ -46,6 +46,10 @@ CASES: list[tuple[str, dict, set[str]]] = [
         {"$and": [{"$or": [{"category": "news"}, {"category": "blog"}]}, {"published": True}]},
         {"a", "c"},
     ),
-    ("or_with_ne", {"$or": [{"tag": {"$ne": "x"}}, {"year": 2020}]}, {"a", "b", "c", "d", "e", "f"}),
+    (
+        "or_with_ne",
+        {"$or": [{"tag": {"$ne": "x"}}, {"year": 2020}]},
+        {"a", "b", "c", "d", "e", "f"},
+    ),
     ("gt_bool_not_number", {"published": {"$gt": 0}}, {"d"}),
 ]

@@ -115,7 +115,9 @@ def test_euclidean_score_is_one_over_one_plus_distance(client: Client, index_nam
 
 def test_dotproduct_score_is_inner_product(client: Client, index_name: str) -> None:
     client.create_index(index_name, dimension=2, metric="dotproduct")
-    client.upsert(index_name, [{"id": "p", "values": [1.0, 2.0]}, {"id": "q", "values": [3.0, 1.0]}])
+    client.upsert(
+        index_name, [{"id": "p", "values": [1.0, 2.0]}, {"id": "q", "values": [3.0, 1.0]}]
+    )
     result = client.query(index_name, vector=[2.0, 1.0], top_k=2)
     assert result.ids == ["q", "p"]
     assert result.scores == pytest.approx([7.0, 4.0], rel=1e-5)
@@ -134,7 +136,9 @@ def test_upsert_numpy_matrix_fast_path(client: Client, index_name: str) -> None:
     matrix = np.random.default_rng(0).random((50, 4), dtype=np.float32)
     ids = [f"v{i}" for i in range(50)]
     assert client.upsert(index_name, ids=ids, values=matrix)["upserted_count"] == 50
-    assert client.fetch(index_name, ["v7"])["v7"].values == pytest.approx(matrix[7].tolist(), abs=1e-6)
+    assert client.fetch(index_name, ["v7"])["v7"].values == pytest.approx(
+        matrix[7].tolist(), abs=1e-6
+    )
 
 
 def test_upsert_is_chunked_by_batch_size(client: Client, index_name: str) -> None:
@@ -150,7 +154,10 @@ def test_upsert_rejects_bad_item_before_writing(client: Client, docs: str) -> No
     with pytest.raises(ValidationError, match="'bad'"):
         client.upsert(
             docs,
-            [{"id": "new", "values": unit(1, 2, 3)}, {"id": "bad", "values": [1.0, float("nan"), 0.0]}],
+            [
+                {"id": "new", "values": unit(1, 2, 3)},
+                {"id": "bad", "values": [1.0, float("nan"), 0.0]},
+            ],
         )
     assert client.fetch(docs, ["new"]) == {}
 
@@ -211,7 +218,9 @@ def test_delete_without_selector_is_rejected(client: Client, docs: str) -> None:
 
 
 def test_namespaces_are_isolated(client: Client, docs: str) -> None:
-    client.upsert(docs, [{"id": "a", "values": unit(0, 1, 0), "metadata": {"ns": 1}}], namespace="t1")
+    client.upsert(
+        docs, [{"id": "a", "values": unit(0, 1, 0), "metadata": {"ns": 1}}], namespace="t1"
+    )
     assert client.fetch(docs, ["a"])["a"].metadata == {"category": "x"}
     assert client.fetch(docs, ["a"], namespace="t1")["a"].metadata == {"ns": 1}
     assert client.query(docs, vector=unit(1, 0, 0), top_k=10, namespace="t1").ids == ["a"]
@@ -245,13 +254,18 @@ def corpus(client: Client, index_name: str) -> str:
     client.create_index(index_name, dimension=2)
     client.upsert(
         index_name,
-        [{"id": vid, "values": [1.0, i + 1.0], "metadata": meta} for i, (vid, meta) in enumerate(CORPUS.items())],
+        [
+            {"id": vid, "values": [1.0, i + 1.0], "metadata": meta}
+            for i, (vid, meta) in enumerate(CORPUS.items())
+        ],
     )
     return index_name
 
 
 @pytest.mark.parametrize(("name", "spec", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_filter_semantics(client: Client, corpus: str, name: str, spec: dict, expected: set) -> None:
+def test_filter_semantics(
+    client: Client, corpus: str, name: str, spec: dict, expected: set
+) -> None:
     result = client.query(corpus, vector=[1.0, 1.0], top_k=100, filter=spec)
     assert set(result.ids) == expected
 

@@ -76,7 +76,9 @@ class MemoryProvider(BaseProvider):
     def stats(self, name: str) -> dict[str, Any]:
         with self._lock:
             idx = self._get(name)
-            namespaces = {ns: {"vector_count": len(rows)} for ns, rows in idx.namespaces.items() if rows}
+            namespaces = {
+                ns: {"vector_count": len(rows)} for ns, rows in idx.namespaces.items() if rows
+            }
             return {
                 "total_vector_count": sum(n["vector_count"] for n in namespaces.values()),
                 "dimension": idx.dimension,

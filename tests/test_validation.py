@@ -1,0 +1,155 @@
+"""Input validation: every bad value is a ValidationError that names it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vectra_django import Vector, validation
+from vectra_django.errors import ValidationError
+
+
+@pytest.mark.parametrize("name", ["docs", "a-b_c", "x" * 63, "0"])
+def test_index_name_accepts_valid(name) -> None:
+    assert validation.index_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "Docs", "a b", "x" * 64, "a;drop", 'a"b', None, 3])
+def test_index_name_rejects_invalid(name) -> None:
+    with pytest.raises(ValidationError, match="Invalid index name"):
+        validation.index_name(name)
+
+
+def test_namespace_none_is_default() -> None:
+    assert validation.namespace(None) == ""
+    assert validation.namespace("tenant:1.a-b_c") == "tenant:1.a-b_c"
+
+
+@pytest.mark.parametrize("ns", ["a b", "x" * 129, "a/b", "'; --", 5])
+def test_namespace_rejects_invalid(ns) -> None:
+    with pytest.raises(ValidationError, match="Invalid namespace"):
+        validation.namespace(ns)
+
+
+@pytest.mark.parametrize("vid", ["", "x" * 513, "a\x00b"])
+def test_vector_id_rejects_invalid(vid) -> None:
+    with pytest.raises(ValidationError, match="Invalid vector id"):
+        validation.vector_id(vid)
+
+
+def test_vector_id_must_be_a_string() -> None:
+    with pytest.raises(ValidationError, match="must be a string"):
+        validation.vector_id(12)
+
+
+def test_vector_ids_rejects_duplicates() -> None:
+    with pytest.raises(ValidationError, match="Duplicate vector id 'a'"):
+        validation.vector_ids(["a", "b", "a"])
+
+
+def test_vector_ids_rejects_a_bare_string_and_empty_list() -> None:
+    with pytest.raises(ValidationError):
+        validation.vector_ids("abc")
+    with pytest.raises(ValidationError, match="must not be empty"):
+        validation.vector_ids([])
+
+
+@pytest.mark.parametrize("value", [0, -1, 16_001, 2.5, True, "3"])
+def test_dimension_rejects_out_of_range(value) -> None:
+    with pytest.raises(ValidationError, match="dimension"):
+        validation.dimension(value)
+
+
+@pytest.mark.parametrize("value", [0, -5, 10_001, 1.5, True, None])
+def test_top_k_bounds(value) -> None:
+    with pytest.raises(ValidationError, match="top_k"):
+        validation.top_k(value)
+
+
+def test_metric_must_be_known() -> None:
+    with pytest.raises(ValidationError, match="Unknown metric 'manhattan'"):
+        validation.metric("manhattan")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([1.0, float("nan")], "NaN or infinity"),
+        ([1.0, float("inf")], "NaN or infinity"),
+        ([], "is empty"),
+        ("1,2", "sequence of numbers"),
+        (["a", "b"], "only numbers"),
+        ([[1.0], [2.0]], "one-dimensional"),
+        (None, "sequence of numbers"),
+    ],
+)
+def test_as_array_rejects_bad_vectors(values, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        validation.as_array(values)
+
+
+def test_as_array_checks_expected_dimension() -> None:
+    with pytest.raises(ValidationError, match="dimension 2, but the index expects 3"):
+        validation.as_array([1.0, 2.0], expected_dimension=3)
+
+
+def test_as_array_accepts_numpy_and_tuples() -> None:
+    assert validation.as_array(np.array([1, 2], dtype=np.int64)).dtype == np.float32
+    assert validation.as_array((1.5, 2.5)).tolist() == [1.5, 2.5]
+
+
+def test_metadata_must_be_json_serialisable() -> None:
+    with pytest.raises(ValidationError, match="not JSON-serialisable"):
+        validation.metadata({"when": object()})
+    with pytest.raises(ValidationError, match="not JSON-serialisable"):
+        validation.metadata({"x": float("nan")})
+    with pytest.raises(ValidationError, match="keys must be strings"):
+        validation.metadata({1: "a"})
+    with pytest.raises(ValidationError, match="must be a dict"):
+        validation.metadata(["a"])
+
+
+def test_batch_from_dicts_and_vectors() -> None:
+    batch = validation.batch(
+        [{"id": "a", "values": [1, 2], "metadata": {"k": 1}}, Vector("b", [3.0, 4.0])]
+    )
+    assert batch.ids == ["a", "b"]
+    assert batch.values.shape == (2, 2)
+    assert batch.metadata == [{"k": 1}, {}]
+
+
+def test_batch_from_matrix() -> None:
+    batch = validation.batch(ids=["a", "b"], values=np.ones((2, 3)), metadata=[{"x": 1}, None])
+    assert batch.metadata == [{"x": 1}, {}]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"vectors": [{"id": "a", "values": [1.0]}, {"id": "b", "values": [1.0, 2.0]}]},
+            "'b' has dimension 2",
+        ),
+        ({"vectors": [{"id": "a"}]}, "needs 'id' and 'values'"),
+        ({"vectors": [{"id": "a", "values": [1.0], "extra": 1}]}, "unknown keys"),
+        ({"vectors": ["abc"]}, "must be a dict or Vector"),
+        ({"vectors": {"id": "a", "values": [1.0]}}, "list of dicts"),
+        ({"vectors": []}, "must not be empty"),
+        ({"vectors": [{"id": "a", "values": "12"}]}, "sequence of numbers"),
+        ({"ids": ["a", "b"], "values": np.ones((3, 2))}, "2 ids but 3 rows"),
+        ({"ids": ["a"], "values": np.ones(2)}, "2-D array"),
+        ({"ids": ["a"], "values": np.ones((1, 2)), "metadata": [{}, {}]}, "1 ids but 2 metadata"),
+        ({"ids": ["a"]}, "needs vectors"),
+        ({"vectors": [], "ids": ["a"]}, "not both"),
+    ],
+)
+def test_batch_rejects_bad_input(kwargs, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        validation.batch(**kwargs)
+
+
+def test_batch_chunks_keep_rows_aligned() -> None:
+    batch = validation.batch(ids=[str(i) for i in range(5)], values=np.arange(10).reshape(5, 2))
+    chunks = list(batch.chunks(2))
+    assert [c.ids for c in chunks] == [["0", "1"], ["2", "3"], ["4"]]
+    assert chunks[1].values.tolist() == [[4.0, 5.0], [6.0, 7.0]]
