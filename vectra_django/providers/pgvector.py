@@ -1,0 +1,546 @@
+"""PostgreSQL with pgvector: one table per index, in your own database or any other.
+
+Two connection sources: ``URL`` (a lazily opened ``psycopg_pool.ConnectionPool``) or
+``DATABASE`` (the connection of a Django ``DATABASES`` alias, so vector writes join the
+caller's transaction). Each operation runs in one transaction (a savepoint when the caller
+already has one) with its ``SET LOCAL`` settings, and every psycopg error is mapped onto
+:mod:`vectra_django.errors` by :func:`map_errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.types.json import Jsonb, JsonbBinaryLoader, JsonbLoader
+
+from .. import errors, filters
+from ..errors import ConfigurationError, NotFoundError, ValidationError
+from ..metrics import Metric, distance_from_score, score_from_distance
+from ..types import Match, QueryResult, Vector
+from ..validation import Batch
+from . import _pgsql
+from ._pgsql import Table
+from .base import BaseProvider, QueryRequest
+
+# Below this many rows a multi-row INSERT (pipelined by executemany) beats a staging COPY.
+COPY_THRESHOLD = 64
+# SQLSTATEs meaning the connection is gone or refused: class 08, shutdowns, too many clients.
+_CONNECTION_STATES = {"57P01", "57P02", "57P03", "53300"}
+_DEFAULTS: dict[str, Any] = {
+    "url": None,
+    "database": None,
+    "schema": "public",
+    "pool_size": 10,
+    "pool_timeout": 30.0,
+    "timeout": None,
+    "index_type": "hnsw",
+    "m": 16,
+    "ef_construction": 64,
+    "lists": 100,
+    "halfvec": False,
+}
+
+
+class PgvectorProvider(BaseProvider):
+    """Vector search in PostgreSQL tables, with HNSW (or IVFFlat) indexes and jsonb metadata."""
+
+    name: ClassVar[str] = "pgvector"
+    default_batch_size: ClassVar[int] = 5000
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(_DEFAULTS)
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown pgvector settings {sorted(unknown)}; expected {sorted(_DEFAULTS)}."
+            )
+        config = {**_DEFAULTS, **options}
+        if (config["url"] is None) == (config["database"] is None):
+            raise ConfigurationError("The pgvector provider needs exactly one of URL or DATABASE.")
+        self._url: str | None = config["url"]
+        self._alias: str | None = config["database"]
+        self.schema: str = config["schema"]
+        self.pool_size = int(config["pool_size"])
+        self.pool_timeout = float(config["pool_timeout"])
+        self.timeout: float | None = None if config["timeout"] is None else float(config["timeout"])
+        try:
+            self._index_defaults = _pgsql.index_options(
+                {}, {k: config[k] for k in _pgsql.INDEX_OPTIONS}
+            )
+        except ValidationError as exc:
+            raise ConfigurationError(str(exc)) from None
+        self._secret: str | None = None
+        self._target = self._describe_target()
+        self._pool_obj: psycopg_pool.ConnectionPool | None = None
+        self._lock = threading.Lock()
+        self._tables: dict[str, Table] = {}
+        self._registered: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+    def _describe_target(self) -> str:
+        """Where we connect, for repr and messages: never the password or the full URL."""
+        if self._alias is not None:
+            from django.db import connections
+
+            if self._alias not in connections.settings:
+                raise ConfigurationError(f"DATABASE {self._alias!r} is not in DATABASES.")
+            return f"database={self._alias!r}"
+        try:
+            info = psycopg.conninfo.conninfo_to_dict(self._url)
+        except psycopg.Error:
+            raise ConfigurationError("The pgvector URL is not a valid PostgreSQL URL.") from None
+        self._secret = info.get("password") or None
+        return f"host={info.get('host', '')!r} dbname={info.get('dbname', '')!r}"
+
+    def __repr__(self) -> str:
+        return f"<PgvectorProvider {self._target} schema={self.schema!r}>"
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _pool(self) -> psycopg_pool.ConnectionPool:
+        with self._lock:
+            if self._pool_obj is None:
+                pool = psycopg_pool.ConnectionPool(
+                    self._url,
+                    min_size=1,
+                    max_size=max(1, self.pool_size),
+                    timeout=self.pool_timeout,
+                    open=False,
+                    kwargs={"autocommit": True},
+                    configure=self._register,
+                    check=psycopg_pool.ConnectionPool.check_connection,
+                    name="vectra-pgvector",
+                )
+                pool.open(wait=False)
+                self._pool_obj = pool
+            return self._pool_obj
+
+    def _register(self, conn: psycopg.Connection[Any]) -> None:
+        """Register pgvector's types once per connection, once the extension exists."""
+        if conn in self._registered:
+            return
+        from pgvector.psycopg import register_vector
+
+        try:
+            register_vector(conn)
+        except psycopg.ProgrammingError:
+            return  # no vector extension yet: retried on the next operation that needs it
+        self._registered.add(conn)
+
+    @contextlib.contextmanager
+    def _session(self, index: str | None = None) -> Iterator[_Tx]:
+        """One transaction (a savepoint if the caller has one), with errors mapped."""
+        mapping = {"index": index, "tables": self._tables, "secret": self._secret}
+        if self._alias is None:
+            with map_errors(**mapping), self._pool().connection() as conn, conn.transaction():
+                yield self._begin(conn, nested=False)
+            return
+        from django.db import connections, transaction
+
+        connection = connections[self._alias]
+        nested = connection.in_atomic_block
+        with map_errors(**mapping, in_transaction=nested), transaction.atomic(using=self._alias):
+            tx = self._begin(connection.connection, nested=nested)
+            yield tx
+            tx.restore()
+
+    def _begin(self, conn: psycopg.Connection[Any], nested: bool) -> _Tx:
+        tx = _Tx(conn, nested)
+        if self.timeout is not None:
+            tx.configure({"statement_timeout": str(max(1, round(self.timeout * 1000)))})
+        return tx
+
+    def on_retry(self, exc: BaseException) -> None:
+        """Drop a broken Django connection so the retry opens a fresh one.
+
+        The pool checks each connection before lending it, so URL mode needs nothing.
+        """
+        if self._alias is None or not isinstance(exc, errors.ConnectionError):
+            return
+        from django.db import connections
+
+        connection = connections[self._alias]
+        if not connection.in_atomic_block:
+            connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool_obj = self._pool_obj, None
+        if pool is not None:
+            pool.close()
+
+    def healthy(self) -> bool:
+        try:
+            with self._session() as tx:
+                tx.execute("SELECT 1")
+        except errors.VectraError:
+            return False
+        return True
+
+    # -- indexes ---------------------------------------------------------------------------
+
+    def _table(self, tx: _Tx, name: str) -> Table:
+        cached = self._tables.get(name)
+        if cached is not None:
+            return cached
+        row = tx.execute(
+            sql.SQL(
+                "SELECT table_name, dimension, metric, index_type, options FROM {} WHERE name = %s"
+            ).format(_pgsql.registry_ident(self.schema)),
+            [name],
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"Index {name!r} does not exist.")
+        table = Table(name, self.schema, row[0], row[1], row[2], row[3], row[4])
+        self._tables[name] = table
+        return table
+
+    def create_index(
+        self, name: str, dimension: int, metric: Metric, options: Mapping[str, Any]
+    ) -> None:
+        opts = _pgsql.index_options(options, self._index_defaults)
+        self._tables.pop(name, None)
+        with self._session() as tx:
+            # Serialise concurrent creators: CREATE EXTENSION and IF NOT EXISTS can race.
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext('vectra_django.create_index'))")
+            tx.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            if self.schema != "public":
+                tx.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+            tx.execute(_pgsql.create_registry(self.schema))
+            try:
+                existing = self._table(tx, name)
+            except NotFoundError:
+                existing = None
+            if existing is not None:
+                if (existing.dimension, existing.metric) != (dimension, metric):
+                    raise ValidationError(
+                        f"Index {name!r} already exists with dimension {existing.dimension} "
+                        f"and metric {existing.metric!r}."
+                    )
+                return
+            table = Table(
+                name,
+                self.schema,
+                _pgsql.table_name(name),
+                dimension,
+                metric,
+                opts["index_type"],
+                opts,
+            )
+            tx.execute(
+                sql.SQL(
+                    "INSERT INTO {} (name, table_name, dimension, metric, index_type, options) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)"
+                ).format(_pgsql.registry_ident(self.schema)),
+                [name, table.table, dimension, metric, table.index_type, Jsonb(opts)],
+            )
+            for statement in _pgsql.create_table(table):
+                tx.execute(statement)
+
+    def delete_index(self, name: str) -> None:
+        with self._session(name) as tx:
+            table = self._table(tx, name)
+            tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.ident))
+            tx.execute(
+                sql.SQL("DELETE FROM {} WHERE name = %s").format(
+                    _pgsql.registry_ident(self.schema)
+                ),
+                [name],
+            )
+        self._tables.pop(name, None)
+
+    def list_indexes(self) -> list[str]:
+        with self._session() as tx:
+            exists = tx.execute(
+                "SELECT to_regclass(%s) IS NOT NULL",
+                [sql.Identifier(self.schema, _pgsql.REGISTRY).as_string(tx.conn)],
+            ).fetchone()
+            if not (exists and exists[0]):
+                return []
+            rows = tx.execute(
+                sql.SQL("SELECT name FROM {} ORDER BY name").format(
+                    _pgsql.registry_ident(self.schema)
+                )
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def describe_index(self, name: str) -> dict[str, Any]:
+        self._tables.pop(name, None)  # describe always reads the registry afresh
+        with self._session(name) as tx:
+            return self._table(tx, name).describe()
+
+    def stats(self, name: str) -> dict[str, Any]:
+        with self._session(name) as tx:
+            table = self._table(tx, name)
+            rows = tx.execute(
+                sql.SQL("SELECT namespace, count(*) FROM {} GROUP BY namespace").format(table.ident)
+            ).fetchall()
+        namespaces = {ns: {"vector_count": count} for ns, count in rows}
+        return {
+            "total_vector_count": sum(count for _, count in rows),
+            "dimension": table.dimension,
+            "metric": table.metric,
+            "namespaces": namespaces,
+        }
+
+    def list_namespaces(self, name: str) -> list[str]:
+        return sorted(self.stats(name)["namespaces"])
+
+    # -- vectors ---------------------------------------------------------------------------
+
+    def upsert(self, index: str, batch: Batch, namespace: str) -> int:
+        with self._session(index) as tx:
+            table = self._table(tx, index)
+            if len(batch) < COPY_THRESHOLD:
+                self._register(tx.conn)
+                with tx.conn.cursor() as cur:
+                    cur.executemany(
+                        _pgsql.upsert_values(table),
+                        [
+                            (namespace, vid, values, Jsonb(meta))
+                            for vid, values, meta in zip(
+                                batch.ids, batch.values, batch.metadata, strict=True
+                            )
+                        ],
+                    )
+                return len(batch)
+            staging = sql.Identifier(f"vectra_stage_{uuid.uuid4().hex}")
+            tx.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {} (id text, embedding {}, metadata jsonb) ON COMMIT DROP"
+                ).format(staging, table.column_type)
+            )
+            with tx.conn.cursor() as cur:
+                with cur.copy(
+                    sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(staging)
+                ) as copy:
+                    for chunk in _pgsql.copy_rows(batch, table.halfvec):
+                        copy.write(chunk)
+                cur.execute(_pgsql.upsert_from(table, staging), [namespace])
+                # Dropped now, not at commit: the caller's transaction may upsert again.
+                cur.execute(sql.SQL("DROP TABLE {}").format(staging))
+        return len(batch)
+
+    def query(self, index: str, request: QueryRequest) -> QueryResult:
+        with self._session(index) as tx:
+            table = self._table(tx, index)
+            self._register(tx.conn)
+            settings = _pgsql.query_settings(
+                table, request.top_k, request.filter is not None, request.options
+            )
+            max_distance = None
+            if request.score_threshold is not None:
+                bound = distance_from_score(table.metric, request.score_threshold)
+                if np.isfinite(bound):
+                    # A hair of slack: the client re-checks scores exactly.
+                    max_distance = bound + 1e-9 * max(1.0, abs(bound))
+            statement, params = _pgsql.select_nearest(
+                table,
+                request.vector,
+                request.top_k,
+                request.namespace,
+                request.filter,
+                request.include_values,
+                request.include_metadata,
+                max_distance,
+            )
+            tx.configure(settings)
+            rows = tx.execute(statement, params).fetchall()
+        matches = []
+        for row in rows:
+            distance = float(row[1])
+            rest = list(row[2:])
+            values = _to_list(rest.pop(0)) if request.include_values else None
+            metadata = rest.pop(0) if request.include_metadata else None
+            matches.append(
+                Match(
+                    id=row[0],
+                    score=score_from_distance(table.metric, distance),
+                    distance=distance,
+                    values=values,
+                    metadata=metadata,
+                )
+            )
+        return QueryResult(matches, index=index, namespace=request.namespace)
+
+    def fetch(self, index: str, ids: list[str], namespace: str) -> dict[str, Vector]:
+        with self._session(index) as tx:
+            table = self._table(tx, index)
+            self._register(tx.conn)
+            rows = tx.execute(
+                sql.SQL(
+                    "SELECT id, embedding, metadata FROM {} WHERE namespace = %s AND id = ANY(%s)"
+                ).format(table.ident),
+                [namespace, ids],
+            ).fetchall()
+        found = {vid: Vector(vid, _to_list(emb), meta, namespace) for vid, emb, meta in rows}
+        return {vid: found[vid] for vid in ids if vid in found}
+
+    def update(
+        self,
+        index: str,
+        id: str,
+        namespace: str,
+        values: np.ndarray | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        assignments: list[sql.Composable] = []
+        params: list[Any] = []
+        with self._session(index) as tx:
+            table = self._table(tx, index)
+            if values is not None:
+                self._register(tx.conn)
+                assignments.append(sql.SQL("embedding = {}").format(table.param))
+                params.append(values)
+            if metadata is not None:
+                assignments.append(sql.SQL("metadata = metadata || %s::jsonb"))
+                params.append(Jsonb(metadata))
+            cur = tx.execute(
+                sql.SQL("UPDATE {} SET {} WHERE namespace = %s AND id = %s").format(
+                    table.ident, sql.SQL(", ").join(assignments)
+                ),
+                [*params, namespace, id],
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"Vector {id!r} does not exist in index {index!r}.")
+
+    def delete(
+        self,
+        index: str,
+        namespace: str,
+        ids: list[str] | None = None,
+        filter: filters.Node | None = None,
+        delete_all: bool = False,
+    ) -> int:
+        with self._session(index) as tx:
+            table = self._table(tx, index)
+            if delete_all:
+                where, params = _pgsql.namespace_where(namespace, None)
+            elif ids is not None:
+                where, params = sql.SQL("namespace = %s AND id = ANY(%s)"), [namespace, ids]
+            else:
+                where, params = _pgsql.namespace_where(namespace, filter)
+            cur = tx.execute(sql.SQL("DELETE FROM {} WHERE {}").format(table.ident, where), params)
+            return cur.rowcount
+
+    def execute(self, statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement on this provider's connection, in its own transaction.
+
+        For maintenance and tests; the statement gets the same timeout and error mapping as
+        every operation.
+        """
+        with self._session() as tx:
+            cur = tx.execute(statement, params)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
+
+
+class _Tx:
+    """A connection inside one operation's transaction, tracking its ``SET LOCAL`` values.
+
+    Inside a caller's transaction a local setting would outlive our savepoint, so the
+    previous values are put back when the operation succeeds.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], nested: bool) -> None:
+        self.conn = conn
+        self.nested = nested
+        self._previous: dict[str, str | None] = {}
+
+    def execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
+        cur = self.conn.cursor()
+        # Django loads jsonb as text (its JSONField decodes it); we want dicts.
+        cur.adapters.register_loader("jsonb", JsonbLoader)
+        cur.adapters.register_loader("jsonb", JsonbBinaryLoader)
+        return cur.execute(query, params)
+
+    def configure(self, settings: Mapping[str, str]) -> None:
+        if self.nested:
+            names = [name for name in settings if name not in self._previous]
+            if names:
+                reads = sql.SQL(", ").join(sql.SQL("current_setting(%s, true)") for _ in names)
+                row = self.execute(sql.SQL("SELECT {}").format(reads), names).fetchone()
+                self._previous.update(zip(names, row or (), strict=True))
+        self.execute(*_pgsql.set_config(settings))
+
+    def restore(self) -> None:
+        previous = {name: value for name, value in self._previous.items() if value is not None}
+        if previous:
+            self.execute(*_pgsql.set_config(previous))
+
+
+def _to_list(value: Any) -> list[float]:
+    return value.to_list() if hasattr(value, "to_list") else list(value)
+
+
+@contextlib.contextmanager
+def map_errors(
+    index: str | None = None,
+    tables: dict[str, Table] | None = None,
+    *,
+    in_transaction: bool = False,
+    secret: str | None = None,
+) -> Iterator[None]:
+    """Turn psycopg's (and Django's wrapped) errors into :mod:`vectra_django.errors`.
+
+    When the caller was already inside a transaction the mapped error carries
+    ``in_transaction = True``: retrying one statement of a failed transaction is wrong.
+    """
+    try:
+        yield
+    except errors.VectraError as exc:
+        if isinstance(exc, NotFoundError) and tables is not None and index is not None:
+            tables.pop(index, None)
+        raise
+    except Exception as exc:
+        cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+        if not isinstance(cause, psycopg.Error | psycopg_pool.PoolTimeout):
+            raise
+        mapped = _map(cause, index, secret)
+        if isinstance(mapped, NotFoundError) and tables is not None and index is not None:
+            tables.pop(index, None)
+        if in_transaction:
+            mapped.in_transaction = True  # type: ignore[attr-defined]
+        raise mapped from exc
+
+
+def _map(exc: BaseException, index: str | None, secret: str | None) -> errors.VectraError:
+    sqlstate = getattr(exc, "sqlstate", None)
+    detail = f" [{sqlstate}]" if sqlstate else ""
+    summary = _summary(exc, secret)
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return errors.PoolTimeoutError(
+            f"No PostgreSQL connection became available in time: {summary}"
+        )
+    if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
+        return errors.TimeoutError(f"PostgreSQL cancelled the statement{detail}: {summary}")
+    if isinstance(exc, pg_errors.UndefinedTable):
+        what = f"Index {index!r}" if index else "A pgvector table"
+        return NotFoundError(f"{what} does not exist{detail}: {summary}")
+    if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
+        return errors.ServerError(f"PostgreSQL transaction conflict{detail}: {summary}")
+    if isinstance(exc, psycopg.OperationalError) and (
+        sqlstate is None or sqlstate.startswith("08") or sqlstate in _CONNECTION_STATES
+    ):
+        return errors.ConnectionError(f"PostgreSQL connection failed{detail}: {summary}")
+    if isinstance(exc, psycopg.OperationalError | psycopg.InternalError):
+        return errors.ServerError(f"PostgreSQL error{detail}: {summary}")
+    return errors.VectraError(f"PostgreSQL error{detail}: {summary}")
+
+
+def _summary(exc: BaseException, secret: str | None) -> str:
+    """The server's message, on one line, with the password masked should it appear."""
+    diag = getattr(exc, "diag", None)
+    text = (
+        getattr(diag, "message_primary", None) or " ".join(str(exc).split()) or type(exc).__name__
+    )
+    return text.replace(secret, "***") if secret else text
