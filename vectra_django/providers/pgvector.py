@@ -4,24 +4,19 @@ Two connection sources: ``URL`` (a lazily opened ``psycopg_pool.ConnectionPool``
 ``DATABASE`` (the connection of a Django ``DATABASES`` alias, so vector writes join the
 caller's transaction). Each operation runs in one transaction (a savepoint when the caller
 already has one) with its ``SET LOCAL`` settings, and every psycopg error is mapped onto
-:mod:`vectra_django.errors` by :func:`map_errors`.
+:mod:`vectra_django.errors` by :func:`._pgerrors.map_errors`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
-import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-import psycopg
-import psycopg_pool
-from psycopg import errors as pg_errors
 from psycopg import sql
-from psycopg.types.json import Jsonb, JsonbBinaryLoader, JsonbLoader
+from psycopg.types.json import Jsonb
 
 from .. import errors, filters
 from ..errors import ConfigurationError, NotFoundError, ValidationError
@@ -29,13 +24,13 @@ from ..metrics import Metric, distance_from_score, score_from_distance
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
 from . import _pgsql
+from ._pgconn import DjangoSource, PoolSource, Tx, register
+from ._pgerrors import map_errors
 from ._pgsql import Table
 from .base import BaseProvider, QueryRequest
 
 # Below this many rows a multi-row INSERT (pipelined by executemany) beats a staging COPY.
 COPY_THRESHOLD = 64
-# SQLSTATEs meaning the connection is gone or refused: class 08, shutdowns, too many clients.
-_CONNECTION_STATES = {"57P01", "57P02", "57P03", "53300"}
 _DEFAULTS: dict[str, Any] = {
     "url": None,
     "database": None,
@@ -66,11 +61,7 @@ class PgvectorProvider(BaseProvider):
         config = {**_DEFAULTS, **options}
         if (config["url"] is None) == (config["database"] is None):
             raise ConfigurationError("The pgvector provider needs exactly one of URL or DATABASE.")
-        self._url: str | None = config["url"]
-        self._alias: str | None = config["database"]
         self.schema: str = config["schema"]
-        self.pool_size = int(config["pool_size"])
-        self.pool_timeout = float(config["pool_timeout"])
         self.timeout: float | None = None if config["timeout"] is None else float(config["timeout"])
         try:
             self._index_defaults = _pgsql.index_options(
@@ -78,104 +69,43 @@ class PgvectorProvider(BaseProvider):
             )
         except ValidationError as exc:
             raise ConfigurationError(str(exc)) from None
-        self._secret: str | None = None
-        self._target = self._describe_target()
-        self._pool_obj: psycopg_pool.ConnectionPool | None = None
-        self._lock = threading.Lock()
+        self._source: PoolSource | DjangoSource = (
+            DjangoSource(config["database"])
+            if config["url"] is None
+            else PoolSource(config["url"], config["pool_size"], config["pool_timeout"])
+        )
+        # Registry rows by index name; dropped whenever the index turns out to be missing.
         self._tables: dict[str, Table] = {}
-        self._registered: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
-
-    def _describe_target(self) -> str:
-        """Where we connect, for repr and messages: never the password or the full URL."""
-        if self._alias is not None:
-            from django.db import connections
-
-            if self._alias not in connections.settings:
-                raise ConfigurationError(f"DATABASE {self._alias!r} is not in DATABASES.")
-            return f"database={self._alias!r}"
-        try:
-            info = psycopg.conninfo.conninfo_to_dict(self._url)
-        except psycopg.Error:
-            raise ConfigurationError("The pgvector URL is not a valid PostgreSQL URL.") from None
-        self._secret = info.get("password") or None
-        return f"host={info.get('host', '')!r} dbname={info.get('dbname', '')!r}"
 
     def __repr__(self) -> str:
-        return f"<PgvectorProvider {self._target} schema={self.schema!r}>"
-
-    # -- connections -----------------------------------------------------------------------
-
-    def _pool(self) -> psycopg_pool.ConnectionPool:
-        with self._lock:
-            if self._pool_obj is None:
-                pool = psycopg_pool.ConnectionPool(
-                    self._url,
-                    min_size=1,
-                    max_size=max(1, self.pool_size),
-                    timeout=self.pool_timeout,
-                    open=False,
-                    kwargs={"autocommit": True},
-                    configure=self._register,
-                    check=psycopg_pool.ConnectionPool.check_connection,
-                    name="vectra-pgvector",
-                )
-                pool.open(wait=False)
-                self._pool_obj = pool
-            return self._pool_obj
-
-    def _register(self, conn: psycopg.Connection[Any]) -> None:
-        """Register pgvector's types once per connection, once the extension exists."""
-        if conn in self._registered:
-            return
-        from pgvector.psycopg import register_vector
-
-        try:
-            register_vector(conn)
-        except psycopg.ProgrammingError:
-            return  # no vector extension yet: retried on the next operation that needs it
-        self._registered.add(conn)
+        return f"<PgvectorProvider {self._source.target} schema={self.schema!r}>"
 
     @contextlib.contextmanager
-    def _session(self, index: str | None = None) -> Iterator[_Tx]:
+    def _session(self, index: str | None = None) -> Iterator[Tx]:
         """One transaction (a savepoint if the caller has one), with errors mapped."""
-        mapping = {"index": index, "tables": self._tables, "secret": self._secret}
-        if self._alias is None:
-            with map_errors(**mapping), self._pool().connection() as conn, conn.transaction():
-                yield self._begin(conn, nested=False)
-            return
-        from django.db import connections, transaction
-
-        connection = connections[self._alias]
-        nested = connection.in_atomic_block
-        with map_errors(**mapping, in_transaction=nested), transaction.atomic(using=self._alias):
-            tx = self._begin(connection.connection, nested=nested)
-            yield tx
-            tx.restore()
-
-    def _begin(self, conn: psycopg.Connection[Any], nested: bool) -> _Tx:
-        tx = _Tx(conn, nested)
-        if self.timeout is not None:
-            tx.configure({"statement_timeout": str(max(1, round(self.timeout * 1000)))})
-        return tx
+        nested = self._source.in_transaction()
+        try:
+            with (
+                map_errors(index, in_transaction=nested, secret=self._source.secret),
+                self._source.transaction() as conn,
+            ):
+                tx = Tx(conn, nested)
+                if self.timeout is not None:
+                    milliseconds = max(1, round(self.timeout * 1000))
+                    tx.configure({"statement_timeout": str(milliseconds)})
+                yield tx
+                tx.restore()
+        except NotFoundError:
+            if index is not None:
+                self._tables.pop(index, None)
+            raise
 
     def on_retry(self, exc: BaseException) -> None:
-        """Drop a broken Django connection so the retry opens a fresh one.
-
-        The pool checks each connection before lending it, so URL mode needs nothing.
-        """
-        if self._alias is None or not isinstance(exc, errors.ConnectionError):
-            return
-        from django.db import connections
-
-        connection = connections[self._alias]
-        if not connection.in_atomic_block:
-            connection.close()
+        """Called by the client before a retry: lets a broken connection be replaced."""
+        self._source.on_retry(exc)
 
     def close(self) -> None:
-        with self._lock:
-            pool, self._pool_obj = self._pool_obj, None
-        if pool is not None:
-            pool.close()
+        self._source.close()
 
     def healthy(self) -> bool:
         try:
@@ -187,7 +117,7 @@ class PgvectorProvider(BaseProvider):
 
     # -- indexes ---------------------------------------------------------------------------
 
-    def _table(self, tx: _Tx, name: str) -> Table:
+    def _table(self, tx: Tx, name: str) -> Table:
         cached = self._tables.get(name)
         if cached is not None:
             return cached
@@ -302,7 +232,7 @@ class PgvectorProvider(BaseProvider):
         with self._session(index) as tx:
             table = self._table(tx, index)
             if len(batch) < COPY_THRESHOLD:
-                self._register(tx.conn)
+                register(tx.conn)
                 with tx.conn.cursor() as cur:
                     cur.executemany(
                         _pgsql.upsert_values(table),
@@ -334,7 +264,7 @@ class PgvectorProvider(BaseProvider):
     def query(self, index: str, request: QueryRequest) -> QueryResult:
         with self._session(index) as tx:
             table = self._table(tx, index)
-            self._register(tx.conn)
+            register(tx.conn)
             settings = _pgsql.query_settings(
                 table, request.top_k, request.filter is not None, request.options
             )
@@ -376,7 +306,7 @@ class PgvectorProvider(BaseProvider):
     def fetch(self, index: str, ids: list[str], namespace: str) -> dict[str, Vector]:
         with self._session(index) as tx:
             table = self._table(tx, index)
-            self._register(tx.conn)
+            register(tx.conn)
             rows = tx.execute(
                 sql.SQL(
                     "SELECT id, embedding, metadata FROM {} WHERE namespace = %s AND id = ANY(%s)"
@@ -399,7 +329,7 @@ class PgvectorProvider(BaseProvider):
         with self._session(index) as tx:
             table = self._table(tx, index)
             if values is not None:
-                self._register(tx.conn)
+                register(tx.conn)
                 assignments.append(sql.SQL("embedding = {}").format(table.param))
                 params.append(values)
             if metadata is not None:
@@ -444,103 +374,5 @@ class PgvectorProvider(BaseProvider):
             return cur.fetchall() if cur.description else []
 
 
-class _Tx:
-    """A connection inside one operation's transaction, tracking its ``SET LOCAL`` values.
-
-    Inside a caller's transaction a local setting would outlive our savepoint, so the
-    previous values are put back when the operation succeeds.
-    """
-
-    def __init__(self, conn: psycopg.Connection[Any], nested: bool) -> None:
-        self.conn = conn
-        self.nested = nested
-        self._previous: dict[str, str | None] = {}
-
-    def execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
-        cur = self.conn.cursor()
-        # Django loads jsonb as text (its JSONField decodes it); we want dicts.
-        cur.adapters.register_loader("jsonb", JsonbLoader)
-        cur.adapters.register_loader("jsonb", JsonbBinaryLoader)
-        return cur.execute(query, params)
-
-    def configure(self, settings: Mapping[str, str]) -> None:
-        if self.nested:
-            names = [name for name in settings if name not in self._previous]
-            if names:
-                reads = sql.SQL(", ").join(sql.SQL("current_setting(%s, true)") for _ in names)
-                row = self.execute(sql.SQL("SELECT {}").format(reads), names).fetchone()
-                self._previous.update(zip(names, row or (), strict=True))
-        self.execute(*_pgsql.set_config(settings))
-
-    def restore(self) -> None:
-        previous = {name: value for name, value in self._previous.items() if value is not None}
-        if previous:
-            self.execute(*_pgsql.set_config(previous))
-
-
 def _to_list(value: Any) -> list[float]:
     return value.to_list() if hasattr(value, "to_list") else list(value)
-
-
-@contextlib.contextmanager
-def map_errors(
-    index: str | None = None,
-    tables: dict[str, Table] | None = None,
-    *,
-    in_transaction: bool = False,
-    secret: str | None = None,
-) -> Iterator[None]:
-    """Turn psycopg's (and Django's wrapped) errors into :mod:`vectra_django.errors`.
-
-    When the caller was already inside a transaction the mapped error carries
-    ``in_transaction = True``: retrying one statement of a failed transaction is wrong.
-    """
-    try:
-        yield
-    except errors.VectraError as exc:
-        if isinstance(exc, NotFoundError) and tables is not None and index is not None:
-            tables.pop(index, None)
-        raise
-    except Exception as exc:
-        cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
-        if not isinstance(cause, psycopg.Error | psycopg_pool.PoolTimeout):
-            raise
-        mapped = _map(cause, index, secret)
-        if isinstance(mapped, NotFoundError) and tables is not None and index is not None:
-            tables.pop(index, None)
-        if in_transaction:
-            mapped.in_transaction = True  # type: ignore[attr-defined]
-        raise mapped from exc
-
-
-def _map(exc: BaseException, index: str | None, secret: str | None) -> errors.VectraError:
-    sqlstate = getattr(exc, "sqlstate", None)
-    detail = f" [{sqlstate}]" if sqlstate else ""
-    summary = _summary(exc, secret)
-    if isinstance(exc, psycopg_pool.PoolTimeout):
-        return errors.PoolTimeoutError(
-            f"No PostgreSQL connection became available in time: {summary}"
-        )
-    if isinstance(exc, pg_errors.QueryCanceled | pg_errors.LockNotAvailable):
-        return errors.TimeoutError(f"PostgreSQL cancelled the statement{detail}: {summary}")
-    if isinstance(exc, pg_errors.UndefinedTable):
-        what = f"Index {index!r}" if index else "A pgvector table"
-        return NotFoundError(f"{what} does not exist{detail}: {summary}")
-    if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
-        return errors.ServerError(f"PostgreSQL transaction conflict{detail}: {summary}")
-    if isinstance(exc, psycopg.OperationalError) and (
-        sqlstate is None or sqlstate.startswith("08") or sqlstate in _CONNECTION_STATES
-    ):
-        return errors.ConnectionError(f"PostgreSQL connection failed{detail}: {summary}")
-    if isinstance(exc, psycopg.OperationalError | psycopg.InternalError):
-        return errors.ServerError(f"PostgreSQL error{detail}: {summary}")
-    return errors.VectraError(f"PostgreSQL error{detail}: {summary}")
-
-
-def _summary(exc: BaseException, secret: str | None) -> str:
-    """The server's message, on one line, with the password masked should it appear."""
-    diag = getattr(exc, "diag", None)
-    text = (
-        getattr(diag, "message_primary", None) or " ".join(str(exc).split()) or type(exc).__name__
-    )
-    return text.replace(secret, "***") if secret else text
