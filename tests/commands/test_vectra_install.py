@@ -214,6 +214,14 @@ def test_second_run_changes_nothing(site: Site):
     assert site.snapshot() == before
 
 
+def test_verbosity_zero_prints_nothing(site: Site):
+    done = site.install("--provider=memory", "--verbosity=0")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert site.vectra_settings.exists()
+
+
 def test_dry_run_writes_nothing_and_shows_the_diff(site: Site):
     before = site.snapshot()
 
@@ -242,7 +250,7 @@ def test_api_key_goes_to_env_file_only(site: Site):
     holding = [name for name, data in site.snapshot().items() if SECRET.encode() in data]
     assert holding == [".env"]
     assert (site.root / ".gitignore").read_text() == "*.pyc\n.env\n"
-    assert "keep it out of version control" in done.stdout
+    assert "keep it out of version control (added to .gitignore)" in done.stdout
     assert site.loaded_settings()["VECTRA"]["default"]["API_KEY"] == SECRET
 
 

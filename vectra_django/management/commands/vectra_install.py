@@ -146,10 +146,13 @@ class Command(BaseCommand):
             )
         ]
         gitignore = read_text(root / ".gitignore")
-        if gitignore is not None and not dotenv.ignores_env(gitignore):
-            found.append(change(root / ".gitignore", dotenv.ignore_env(gitignore)))
+        where = "add it to .gitignore"
+        if gitignore is not None:
+            where = "it is in .gitignore"
+            if not dotenv.ignores_env(gitignore):
+                found.append(change(root / ".gitignore", dotenv.ignore_env(gitignore)))
+                where = "added to .gitignore"
         if found[0] is not None:
-            where = "added to .gitignore" if gitignore is not None else "add it to .gitignore"
             self.notes.append(
                 f"{_relative(env_path, root)} holds {name}: keep it out of version control "
                 f"({where})."
