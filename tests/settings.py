@@ -12,6 +12,7 @@ USE_TZ = True
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django_tasks",
     "vectra_django",
     "tests.testapp",
 ]
@@ -25,6 +26,8 @@ VECTRA = {
         "RETRY_DELAY": 0.01,
     },
     "memory": {"PROVIDER": "memory"},
+    "counting": {"PROVIDER": "tests.testapp.providers.CountingMemoryProvider"},
 }
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 VECTRA_INSTRUMENTATION = False
 LOGGING_CONFIG = None

@@ -7,3 +7,11 @@ class VectraConfig(AppConfig):
     name = "vectra_django"
     verbose_name = "Vectra"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the database checks)
+        from .sync import SettingsSync
+
+        # Kept on the app config: signal receivers are weak references to it.
+        self.sync_processor = SettingsSync()
+        self.sync_processor.setup()

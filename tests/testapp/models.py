@@ -1,1 +1,82 @@
 """Models used by the ORM integration tests."""
+
+import uuid
+
+from django.db import models
+
+from vectra_django import VectorField, VectorMixin
+from vectra_django.indexes import HnswIndex
+
+
+class Document(VectorMixin, models.Model):
+    """Searched in place: pgvector on the default database."""
+
+    title = models.CharField(max_length=200)
+    category = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=20, default="draft")
+    year = models.IntegerField(null=True, blank=True)
+    rating = models.FloatField(null=True, blank=True)
+    pinned = models.BooleanField(default=False)
+    embedding = VectorField(
+        dimensions=3, null=True, blank=True, metadata_fields=["title", "category", "status"]
+    )
+
+    class Meta:
+        indexes = [
+            HnswIndex(
+                name="document_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+
+class RemoteDocument(VectorMixin, models.Model):
+    """Synced to the memory provider."""
+
+    title = models.CharField(max_length=200)
+    category = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=20, default="draft")
+    year = models.IntegerField(null=True, blank=True)
+    embedding = VectorField(
+        dimensions=3,
+        null=True,
+        blank=True,
+        provider="memory",
+        index="remote-docs",
+        metadata_fields=["category", "status", "year"],
+    )
+
+
+class CountedDocument(VectorMixin, models.Model):
+    """Synced to a provider that counts its calls."""
+
+    title = models.CharField(max_length=200)
+    embedding = VectorField(dimensions=3, null=True, provider="counting", index="counted")
+
+
+class UUIDDocument(VectorMixin, models.Model):
+    """A UUID primary key, synced to memory with the euclidean metric."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200)
+    embedding = VectorField(dimensions=2, null=True, provider="memory", metric="euclidean")
+
+
+class Product(VectorMixin, models.Model):
+    """Two vector fields: one in place (dot product), one synced with a namespace."""
+
+    name = models.CharField(max_length=100)
+    image = VectorField(dimensions=2, null=True, metric="dotproduct")
+    text = VectorField(
+        dimensions=4, null=True, provider="memory", namespace="products", metric="euclidean"
+    )
+
+
+class ManualDocument(VectorMixin, models.Model):
+    """auto_index=False: nothing is synced unless asked."""
+
+    title = models.CharField(max_length=200)
+    embedding = VectorField(dimensions=3, null=True, provider="memory", auto_index=False)

@@ -1,0 +1,75 @@
+"""``VectorMixin``: vector search, ``similar()`` and manual index control for a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from . import sync
+from .errors import ValidationError
+from .fields import VectorField, vector_fields, vector_id
+from .query import VectorManager, VectorQuerySet
+from .types import QueryResult
+
+
+class VectorMixin(models.Model):
+    """Adds ``objects.vector_search()``, ``similar()``, ``index_vector()`` and ``delete_vector()``.
+
+    Put it first in the bases (``class Document(VectorMixin, models.Model)``) and give the
+    model at least one :class:`~vectra_django.VectorField`.
+    """
+
+    objects = VectorManager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def vector_id(self) -> str:
+        """This row's id in every index: ``f"{db_table}_{pk}"``."""
+        return vector_id(self._vector_field(None).model, self.pk)
+
+    def similar(
+        self, limit: int = 5, filter: dict[str, Any] | None = None, field: str | None = None
+    ) -> VectorQuerySet | QueryResult:
+        """The rows nearest to this one (never this one), best first."""
+        vf = self._vector_field(field)
+        values = getattr(self, vf.attname)
+        if values is None:
+            raise ValidationError(
+                f"{self._meta.label} {self.pk!r} has no {vf.name} to compare with."
+            )
+        return self._search_queryset()._search(
+            values, limit, filter, None, vf.name, None, True, self.pk
+        )
+
+    def index_vector(self, field: str | None = None) -> None:
+        """Write this row's vector to its provider index now (a NULL vector deletes it).
+
+        A no-op for fields searched in place, whose column is the index.
+        """
+        using = self._state.db or "default"
+        fields = self._manual_fields(field, using)
+        sync.apply([sync.plan(vf, self, using) for vf in fields])
+
+    def delete_vector(self, field: str | None = None) -> None:
+        """Remove this row's vector from its provider index now (the row is untouched)."""
+        using = self._state.db or "default"
+        fields = self._manual_fields(field, using)
+        sync.apply([sync.delete_op(vf, self.pk, using) for vf in fields])
+
+    def _vector_field(self, name: str | None) -> VectorField:
+        return self._search_queryset()._vector_field(name)
+
+    def _manual_fields(self, name: str | None, using: str) -> list[VectorField]:
+        if self.pk is None:
+            raise ValidationError(f"Save the {self._meta.label} before indexing its vector.")
+        candidates = [self._vector_field(name)] if name is not None else vector_fields(self)
+        return [vf for vf in candidates if not vf.is_inline(using)]
+
+    def _search_queryset(self) -> VectorQuerySet:
+        qs = type(self)._default_manager.all()
+        if not isinstance(qs, VectorQuerySet):
+            qs = VectorQuerySet(model=type(self))
+        return qs.using(self._state.db) if self._state.db else qs
