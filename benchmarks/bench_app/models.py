@@ -1,0 +1,55 @@
+"""The benchmark models. Tables are made with ``schema_editor`` by the scripts (no migrations).
+
+``PlainDoc`` is what users write today with pgvector-python's own field (the ``bulk_create``
+baseline). The vectra models exist only once the checkout has the ORM layer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from django.db import models
+from pgvector.django import VectorField as PgVectorField
+
+DIMENSION = 384
+
+
+class PlainDoc(models.Model):
+    ext_id = models.CharField(max_length=64)
+    embedding = PgVectorField(dimensions=DIMENSION)
+    metadata = models.JSONField(default=dict)
+
+    class Meta:
+        app_label = "bench_app"
+        db_table = "bench_plain_doc"
+
+
+if importlib.util.find_spec("vectra_django.mixins") is not None:
+    from vectra_django import VectorField, VectorMixin
+
+    class SyncedDoc(VectorMixin, models.Model):
+        """Synced to a pgvector index on a URL (another connection): what vectra_reindex fills."""
+
+        title = models.CharField(max_length=100)
+        category = models.IntegerField()
+        embedding = VectorField(
+            dimensions=DIMENSION,
+            provider="bench_url",
+            index="bench_reindex",
+            auto_index=False,
+            metadata_fields=["title", "category"],
+        )
+
+        class Meta:
+            app_label = "bench_app"
+            db_table = "bench_synced_doc"
+
+    class SearchDoc(VectorMixin, models.Model):
+        """Searched in place: the column is the index (pgvector on the model's database)."""
+
+        category = models.IntegerField()
+        embedding = VectorField(dimensions=DIMENSION, provider="default")
+
+        class Meta:
+            app_label = "bench_app"
+            db_table = "bench_search_doc"
