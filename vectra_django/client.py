@@ -198,8 +198,10 @@ class Client:
 
     def list_namespaces(self, index: str | None = None) -> list[str]:
         index = self._index(index)
-        with instrument("list_namespaces", self.provider_name, index):
-            return self._call(self.provider.list_namespaces, index)
+        with instrument("list_namespaces", self.provider_name, index) as details:
+            names = self._call(self.provider.list_namespaces, index)
+            details["result_count"] = len(names)
+        return names
 
     # -- vectors -------------------------------------------------------------------------
 
