@@ -1,0 +1,1 @@
+"""Documents with vector search: the example app."""

@@ -1,0 +1,63 @@
+from django.db import models
+
+from vectra_django import VectorField, VectorMixin
+from vectra_django.embedders import embed_if_changed
+from vectra_django.indexes import HnswIndex, opclass
+
+from .embedding import DIMENSIONS, document_embedder
+
+
+class Document(VectorMixin, models.Model):
+    """A searchable text; its embedding is computed from the title and content on save."""
+
+    class Status(models.TextChoices):
+        PUBLISHED = "published", "Published"
+        DRAFT = "draft", "Draft"
+
+    title = models.CharField(max_length=200, unique=True)
+    content = models.TextField()
+    category = models.CharField(max_length=50, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PUBLISHED)
+    source = models.CharField(max_length=100, blank=True, help_text="The module it documents.")
+    embedding = VectorField(
+        dimensions=DIMENSIONS,
+        index="documents",
+        metadata_fields=["title", "category", "status"],
+        null=True,
+        blank=True,
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["title"]
+        indexes = [
+            HnswIndex(
+                name="document_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=[opclass("cosine")],
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def embedding_text(self) -> str:
+        """What gets embedded: the qualified name counts twice, as the most specific words."""
+        return f"{self.title}\n{self.title}\n{self.content}"
+
+    @property
+    def snippet(self) -> str:
+        """The first paragraph, at most 300 characters."""
+        first = self.content.strip().split("\n\n", 1)[0]
+        return first if len(first) <= 300 else first[:297].rsplit(" ", 1)[0] + "…"
+
+    def save(self, *args, **kwargs):
+        # Only when the text changed since it was loaded (or embedded): see track_source.
+        if embed_if_changed(self, "embedding_text", "embedding", document_embedder()):
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "embedding"}
+        super().save(*args, **kwargs)
