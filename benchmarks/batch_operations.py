@@ -121,6 +121,7 @@ class Data:
 class Bench:
     def __init__(self, server: common.Server) -> None:
         from pgvector.psycopg import register_vector
+
         from vectra_django import Client
 
         self.server = server
@@ -223,9 +224,12 @@ class Bench:
             return
         table = self.synced._meta.db_table
         self.conn.execute(f"TRUNCATE {table}")
-        with self.conn.cursor() as cur, cur.copy(
-            f"COPY {table} (id, title, category, embedding) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
+        with (
+            self.conn.cursor() as cur,
+            cur.copy(
+                f"COPY {table} (id, title, category, embedding) FROM STDIN (FORMAT BINARY)"
+            ) as copy,
+        ):
             copy.set_types(["int8", "text", "int4", "vector"])
             for i in range(data.count):
                 meta = data.metadata[i]
@@ -335,7 +339,9 @@ def targets(results: list[dict[str, Any]]) -> dict[str, Any]:
         ratios = [
             row[f"ratio_to_{baseline}"]
             for row in results
-            if row["method"] == method and row["batch_size"] >= 1_000 and row["vector_count"] >= 1_000
+            if row["method"] == method
+            and row["batch_size"] >= 1_000
+            and row["vector_count"] >= 1_000
         ]
         if not ratios:
             continue

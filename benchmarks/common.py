@@ -187,9 +187,7 @@ def orm_available() -> bool:
 
 
 def reindex_available() -> bool:
-    return (
-        importlib.util.find_spec("vectra_django.management.commands.vectra_reindex") is not None
-    )
+    return importlib.util.find_spec("vectra_django.management.commands.vectra_reindex") is not None
 
 
 def django_database(url: str) -> dict[str, Any]:
@@ -392,13 +390,20 @@ def md_machine(report: dict[str, Any]) -> str:
         ("pgvector", s["pgvector"]),
         ("shared_buffers", s["settings"]["shared_buffers"]),
         ("maintenance_work_mem", s["settings"]["maintenance_work_mem"]),
-        ("Python / psycopg / numpy", f"{m['python']} / {m['packages']['psycopg']} / "
-         f"{m['packages']['numpy']}"),
-        ("load average (start → end)", f"{_load(m.get('load_average_at_start'))} → "
-         f"{_load(m.get('load_average_at_end'))}"),
+        (
+            "Python / psycopg / numpy",
+            f"{m['python']} / {m['packages']['psycopg']} / {m['packages']['numpy']}",
+        ),
+        (
+            "load average (start → end)",
+            f"{_load(m.get('load_average_at_start'))} → {_load(m.get('load_average_at_end'))}",
+        ),
         ("server", "embedded (benchmarks/.pgdata)" if s["embedded"] else "given by URL"),
-        ("run", f"{report['started_at']}, {report.get('duration_s', '?')} s"
-         + (" (--quick)" if report["quick"] else "")),
+        (
+            "run",
+            f"{report['started_at']}, {report.get('duration_s', '?')} s"
+            + (" (--quick)" if report["quick"] else ""),
+        ),
     ]
     text = md_table(("", ""), rows)
     if s["notes"]:
