@@ -505,6 +505,12 @@ def _translate(exc: Exception) -> errors.VectraError | None:
     from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
     message = f"Qdrant: {exc}"
+    try:
+        from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+    except ImportError:  # pragma: no cover - older qdrant-client
+        ResourceExhaustedResponse = ()
+    if isinstance(exc, ResourceExhaustedResponse):
+        return errors.RateLimitError(message, retry_after=float(exc.retry_after_s))
     if isinstance(exc, UnexpectedResponse):
         detail = exc.content.decode(errors="replace")[:300] if exc.content else exc.reason_phrase
         return _from_status(
