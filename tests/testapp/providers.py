@@ -21,3 +21,10 @@ class CountingMemoryProvider(MemoryProvider):
     def delete(self, index: str, namespace: str, ids: Any = None, **kwargs: Any) -> int:
         self.calls.append(("delete", len(ids) if ids is not None else -1))
         return super().delete(index, namespace, ids=ids, **kwargs)
+
+
+class UnlistableMemoryProvider(MemoryProvider):
+    """Like a store with no way to list ids (most SaaS stores)."""
+
+    def list_ids(self, *args: Any, **kwargs: Any) -> list[str]:
+        raise self.unsupported("listing ids")

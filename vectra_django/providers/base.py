@@ -114,6 +114,16 @@ class BaseProvider:
     def close(self) -> None:
         """Release connections; the default holds none."""
 
+    def list_ids(
+        self, index: str, namespace: str, after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        """Optional: up to ``limit`` ids of ``namespace`` greater than ``after``, sorted.
+
+        Not part of :class:`Provider`; ``vectra_reindex --remove`` pages through an index
+        with it, and providers that cannot list ids keep this refusal.
+        """
+        raise self.unsupported("listing ids")
+
     def unsupported(self, feature: str) -> UnsupportedFeatureError:
         return UnsupportedFeatureError(self.name, feature)
 

@@ -6,6 +6,7 @@ user runs against it hold on pgvector, Pinecone and Qdrant.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -174,6 +175,14 @@ class MemoryProvider(BaseProvider):
             for vid in doomed:
                 del rows[vid]
             return len(doomed)
+
+    def list_ids(
+        self, index: str, namespace: str, after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        with self._lock:
+            ids = sorted(self._get(index).namespaces.get(namespace, {}))
+        start = 0 if after is None else bisect.bisect_right(ids, after)
+        return ids[start : start + limit]
 
     def healthy(self) -> bool:
         return True

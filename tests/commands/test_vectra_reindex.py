@@ -1,0 +1,182 @@
+"""manage.py vectra_reindex."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.testapp.models import CountedDocument, Document, RemoteDocument, UUIDDocument
+from vectra_django import clients
+
+pytestmark = pytest.mark.django_db
+
+INDEX = "remote-docs"
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients():
+    clients.reset()
+    yield
+    clients.reset()
+
+
+@pytest.fixture
+def rows():
+    """Rows saved in the test transaction, so on-commit sync never copied them."""
+    return [
+        RemoteDocument.objects.create(title=str(i), status="published", embedding=[1, i, 0])
+        for i in range(5)
+    ]
+
+
+def reindex(*args, **kwargs):
+    out = StringIO()
+    call_command("vectra_reindex", *args, stdout=out, **kwargs)
+    return out.getvalue()
+
+
+def total(index=INDEX, alias="memory"):
+    client = clients[alias]
+    return client.stats(index)["total_vector_count"] if client.index_exists(index) else 0
+
+
+def seed(ids, index=INDEX):
+    client = clients["memory"]
+    client.create_index(index, dimension=3)
+    client.upsert(index, ids=ids, values=[[0, 0, 1]] * len(ids))
+
+
+def test_reindex_copies_every_row_with_metadata(rows):
+    output = reindex("testapp.RemoteDocument")
+    assert total() == RemoteDocument.objects.count() == 5
+    stored = clients["memory"].fetch(INDEX, [rows[2].vector_id])[rows[2].vector_id]
+    assert stored.values == [1.0, 2.0, 0.0]
+    assert stored.metadata == {"category": "", "status": "published"}
+    assert "upserted 5, deleted 0" in output and "OK" in output
+
+
+def test_reindex_reads_keyset_batches_never_offset():
+    for i in range(5):
+        CountedDocument.objects.create(title=str(i), embedding=[1, i, 0])
+    with CaptureQueriesContext(connection) as ctx:
+        reindex("testapp.CountedDocument", batch_size=2)
+    reads = [q["sql"] for q in ctx.captured_queries if 'FROM "testapp_counteddocument"' in q["sql"]]
+    assert not any("OFFSET" in sql for sql in reads)
+    assert sum('"id" >' in sql for sql in reads) == 3
+    assert clients["counting"].provider.calls == [("upsert", 2), ("upsert", 2), ("upsert", 1)]
+
+
+def test_reindex_twice_gives_the_same_index(rows):
+    reindex("testapp.RemoteDocument")
+    reindex("testapp.RemoteDocument")
+    assert total() == 5
+
+
+def test_reindex_deletes_entries_of_rows_without_vectors(rows):
+    reindex("testapp.RemoteDocument")
+    RemoteDocument.objects.filter(pk=rows[0].pk).update(embedding=None)
+    reindex("testapp.RemoteDocument")
+    assert total() == 4
+
+
+def test_clear_empties_the_namespace_first(rows):
+    seed(["testapp_remotedocument_999999"])
+    reindex("testapp.RemoteDocument", clear=True, interactive=False)
+    assert total() == 5
+    assert clients["memory"].fetch(INDEX, ["testapp_remotedocument_999999"]) == {}
+
+
+def test_clear_asks_before_deleting(rows, monkeypatch):
+    seed(["testapp_remotedocument_999999"])
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    output = reindex("testapp.RemoteDocument", clear=True)
+    assert "cancelled" in output
+    assert total() == 1
+
+
+def test_remove_deletes_ids_whose_rows_are_gone(rows):
+    seed(["testapp_remotedocument_999999", "testapp_otherdocument_1"])
+    output = reindex("testapp.RemoteDocument", remove=True)
+    ids = clients["memory"].fetch(
+        INDEX, ["testapp_remotedocument_999999", "testapp_otherdocument_1"]
+    )
+    assert list(ids) == ["testapp_otherdocument_1"]  # another table's ids are left alone
+    assert total() == 6
+    assert "deleted 1" in output
+
+
+def test_remove_pages_through_the_index(rows):
+    seed([f"testapp_remotedocument_{900000 + i}" for i in range(7)])
+    reindex("testapp.RemoteDocument", remove=True, batch_size=2)
+    assert total() == 5
+
+
+def test_remove_needs_a_provider_that_lists_ids(rows, settings):
+    settings.VECTRA = {
+        "default": {"PROVIDER": "pgvector", "DATABASE": "default"},
+        "memory": {"PROVIDER": "tests.testapp.providers.UnlistableMemoryProvider"},
+    }
+    seed(["testapp_remotedocument_999999"])
+    with pytest.raises(CommandError, match="--clear"):
+        reindex("testapp.RemoteDocument", remove=True)
+
+
+def test_dry_run_writes_nothing(rows):
+    output = reindex("testapp.RemoteDocument", dry_run=True, clear=True)
+    assert total() == 0
+    assert not clients["memory"].index_exists(INDEX)
+    assert "would upsert 5" in output
+
+
+def test_in_place_fields_are_reported_not_copied():
+    Document.objects.create(title="a", embedding=[1, 0, 0])
+    output = reindex("testapp.Document")
+    assert "the column is the index" in output
+    assert list(clients.all(initialized_only=True)) == []
+
+
+def test_all_models_by_default(rows):
+    UUIDDocument.objects.create(title="u", embedding=[1, 2])
+    reindex()
+    assert total() == 5
+    assert total("testapp_uuiddocument_embedding") == 1
+
+
+def test_app_label_selects_its_models(rows):
+    reindex("testapp")
+    assert total() == 5
+
+
+def test_unknown_model_is_a_command_error():
+    with pytest.raises(CommandError, match="app_label.ModelName"):
+        reindex("testapp.Nope")
+
+
+def test_model_without_vector_field_is_a_command_error():
+    with pytest.raises(CommandError, match="no model with a VectorField"):
+        reindex("auth")
+
+
+def test_dimension_mismatch_is_a_command_error(rows):
+    clients["memory"].create_index(INDEX, dimension=7)
+    with pytest.raises(CommandError, match="dimension 7"):
+        reindex("testapp.RemoteDocument")
+
+
+def test_bad_batch_size_is_a_command_error():
+    with pytest.raises(CommandError, match="batch-size"):
+        reindex(batch_size=0)
+
+
+def test_verbosity_zero_prints_nothing(rows):
+    assert reindex("testapp.RemoteDocument", verbosity=0) == ""
+    assert total() == 5
+
+
+def test_verbosity_two_reports_progress_and_timing(rows):
+    output = reindex("testapp.RemoteDocument", verbosity=2, batch_size=2)
+    assert "2/5 rows" in output and "5/5 rows" in output and "created index" in output

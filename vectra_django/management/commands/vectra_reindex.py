@@ -1,0 +1,262 @@
+"""``manage.py vectra_reindex``: copy rows' vectors to their provider indexes, in batches."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Model
+
+from vectra_django.errors import NotFoundError, UnsupportedFeatureError, VectraError
+from vectra_django.fields import VectorField, pk_from_vector_id, vector_fields, vector_id
+
+
+class Command(BaseCommand):
+    help = "Rebuild or update the provider indexes of models with vector fields."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "args",
+            nargs="*",
+            metavar="app_label[.ModelName]",
+            help="Models to reindex (default: every model with a vector field).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=500,
+            help="Rows read and vectors written per batch (default 500).",
+        )
+        parser.add_argument(
+            "--clear",
+            action="store_true",
+            help="Delete everything in each index namespace before reindexing.",
+        )
+        parser.add_argument(
+            "--remove",
+            action="store_true",
+            help="Also delete index entries whose rows are gone or have no vector.",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Report what would change; write nothing."
+        )
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation before --clear.",
+        )
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help='Database to read the rows from (default "default").',
+        )
+
+    def handle(self, *labels: str, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
+        self.options = options
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be a positive integer.")
+        targets = [(m, f) for m in self.models(labels) for f in vector_fields(m)]
+        if self.verbosity >= 1:
+            heading = (
+                "Reindexing vectors (dry run):" if options["dry_run"] else "Reindexing vectors:"
+            )
+            self.stdout.write(self.style.MIGRATE_HEADING(heading))
+        for model, vf in targets:
+            name = f"{model._meta.label}.{vf.name}"
+            if vf.is_inline(options["database"]):
+                if self.verbosity >= 1:
+                    self.stdout.write(
+                        f"  {name}: "
+                        + self.style.NOTICE("searched in place; the column is the index.")
+                    )
+                continue
+            try:
+                self.reindex(name, model, vf)
+            except VectraError as exc:
+                raise CommandError(
+                    f"Reindexing {name} into {vf.index_name!r} (VECTRA alias {vf.provider!r}) "
+                    f"failed: {exc}. Fix the store or settings and run the command again; "
+                    "rows already written stay written."
+                ) from exc
+
+    def models(self, labels: tuple[str, ...]) -> list[type[Model]]:
+        if not labels:
+            return [m for m in apps.get_models() if vector_fields(m) and not m._meta.proxy]
+        found: list[type[Model]] = []
+        for label in labels:
+            try:
+                if "." in label:
+                    candidates = [apps.get_model(label)]
+                else:
+                    candidates = list(apps.get_app_config(label).get_models())
+            except (LookupError, ValueError) as exc:
+                raise CommandError(
+                    f"Unknown model or app {label!r}. Use app_label.ModelName or app_label."
+                ) from exc
+            with_vectors = [m for m in candidates if vector_fields(m) and not m._meta.proxy]
+            if not with_vectors:
+                raise CommandError(f"{label!r} has no model with a VectorField.")
+            found += [m for m in with_vectors if m not in found]
+        return found
+
+    # -- one field ----------------------------------------------------------------------------
+
+    def reindex(self, name: str, model: type[Model], vf: VectorField) -> None:
+        options = self.options
+        client = vf.client()
+        index, namespace, dry_run = vf.index_name, vf.namespace, options["dry_run"]
+        where = f"{index!r}" + (f" namespace {namespace!r}" if namespace else "")
+        if self.verbosity >= 1:
+            self.stdout.write(f"  {name} -> {vf.provider}:{where}")
+        exists = client.index_exists(index)
+        if exists:
+            dimension = int(client.describe_index(index)["dimension"])
+            if dimension != vf.dimensions:
+                raise CommandError(
+                    f"Index {index!r} has dimension {dimension} but {name} has {vf.dimensions}. "
+                    "Point the field at another index=, or delete that index first."
+                )
+        if options["clear"] and exists:
+            if options["interactive"] and not dry_run and not self.confirm_clear(where):
+                self.stdout.write("    Reindex cancelled.")
+                return
+            if not dry_run:
+                client.delete(index, delete_all=True, namespace=namespace)
+            self.detail(f"    cleared {where}")
+        if not exists and not dry_run:
+            client.create_index(index, dimension=vf.dimensions, metric=vf.metric)
+            self.detail(f"    created index {index!r} ({vf.dimensions} dimensions, {vf.metric})")
+        start = time.monotonic()
+        upserted, deleted = self.copy_rows(model, vf, client, exists and not options["clear"])
+        removed = 0
+        if options["remove"] and exists and not options["clear"]:
+            removed = self.remove_stale(model, vf, client)
+        if self.verbosity >= 1:
+            verb = "would upsert" if dry_run else "upserted"
+            summary = f"    {verb} {upserted}, deleted {deleted + removed}"
+            if self.verbosity >= 2:
+                summary += f" ({time.monotonic() - start:.1f}s)"
+            self.stdout.write(summary + self.style.SUCCESS(" OK"))
+
+    def confirm_clear(self, where: str) -> bool:
+        answer = input(
+            f"This deletes every vector in {where} before reindexing.\n"
+            "Type 'yes' to continue, or 'no' to cancel: "
+        )
+        return answer.strip().lower() == "yes"
+
+    def copy_rows(
+        self, model: type[Model], vf: VectorField, client: Any, delete_nulls: bool
+    ) -> tuple[int, int]:
+        """Upsert every row with a vector, in keyset batches (``pk > last``, never OFFSET)."""
+        batch_size, dry_run = self.options["batch_size"], self.options["dry_run"]
+        columns = [
+            "pk",
+            vf.attname,
+            *(model._meta.get_field(n).attname for n in vf.metadata_fields),
+        ]
+        base = model._base_manager.using(self.options["database"]).order_by("pk").only(*columns)
+        progress = self.progress(base.count())
+        upserted = deleted = 0
+        last = None
+        try:
+            while True:
+                page = base if last is None else base.filter(pk__gt=last)
+                rows = list(page[:batch_size])
+                if not rows:
+                    break
+                last = rows[-1].pk
+                present, missing = [], []
+                for row in rows:
+                    if getattr(row, vf.attname) is None:
+                        missing.append(vector_id(vf.model, row.pk))
+                    else:
+                        present.append(row)
+                if present and not dry_run:
+                    client.upsert(
+                        vf.index_name,
+                        ids=[vector_id(vf.model, r.pk) for r in present],
+                        values=np.asarray([getattr(r, vf.attname) for r in present], np.float32),
+                        metadata=[vf.metadata_for(r) for r in present],
+                        namespace=vf.namespace,
+                    )
+                if missing and delete_nulls and not dry_run:
+                    client.delete(vf.index_name, ids=missing, namespace=vf.namespace)
+                upserted += len(present)
+                deleted += len(missing) if delete_nulls else 0
+                progress(len(rows))
+        finally:
+            progress(None)
+        return upserted, deleted
+
+    def remove_stale(self, model: type[Model], vf: VectorField, client: Any) -> int:
+        """Delete entries of this model whose row is gone or has no vector, page by page."""
+        list_ids = getattr(client.provider, "list_ids", None)
+        batch_size = self.options["batch_size"]
+        removed = 0
+        after = None
+        rows = model._base_manager.using(self.options["database"])
+        while True:
+            try:
+                page = list_ids(vf.index_name, vf.namespace or "", after, batch_size)
+            except (TypeError, UnsupportedFeatureError) as exc:
+                raise CommandError(
+                    f"--remove needs a provider that can list ids; {client.provider_name!r} "
+                    "cannot. Run with --clear instead to rebuild the index from the table."
+                ) from exc
+            except NotFoundError:
+                return removed
+            if not page:
+                return removed
+            after = page[-1]
+            pks = {vid: pk_from_vector_id(vf.model, vid) for vid in page}
+            pks = {vid: pk for vid, pk in pks.items() if pk is not None}
+            alive = set(
+                rows.filter(pk__in=list(pks.values()), **{f"{vf.name}__isnull": False}).values_list(
+                    "pk", flat=True
+                )
+            )
+            stale = [vid for vid, pk in pks.items() if pk not in alive]
+            if stale and not self.options["dry_run"]:
+                client.delete(vf.index_name, ids=stale, namespace=vf.namespace)
+            removed += len(stale)
+            self.detail(f"    {len(stale)} stale id(s) in a page of {len(page)}")
+
+    # -- output -------------------------------------------------------------------------------
+
+    def detail(self, message: str) -> None:
+        if self.verbosity >= 2:
+            self.stdout.write(message)
+
+    def progress(self, total: int) -> Any:
+        """A callable taking a row count (``None`` closes): a bar on a terminal, else lines."""
+        bar = None
+        if self.verbosity >= 1 and self.stdout.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                bar = tqdm(total=total, unit="row", leave=False, file=self.stdout._out)
+        done = 0
+
+        def update(n: int | None) -> None:
+            nonlocal done
+            if n is None:
+                if bar is not None:
+                    bar.close()
+                return
+            done += n
+            if bar is not None:
+                bar.update(n)
+            elif self.verbosity >= 2:
+                self.stdout.write(f"    {done}/{total} rows")
+
+        return update
