@@ -152,7 +152,7 @@ def test_app_label_selects_its_models(rows):
 
 
 def test_unknown_model_is_a_command_error():
-    with pytest.raises(CommandError, match="app_label.ModelName"):
+    with pytest.raises(CommandError, match=r"app_label\.ModelName"):
         reindex("testapp.Nope")
 
 
