@@ -108,6 +108,9 @@ def main() -> None:
         "hnsw_relaxed_order": lambda qc: raw.search(
             qc[0], category=qc[1], iterative="relaxed_order", force_index=True
         ),
+        "hnsw_relaxed_ef100": lambda qc: raw.search(
+            qc[0], category=qc[1], iterative="relaxed_order", force_index=True, ef_search=100
+        ),
         "vector_search_filter": lambda qc: orm_search(SearchDoc, qc[0], category=qc[1]),
     }
     filtered = run_modes(f_modes, fq, f_exact)
@@ -173,6 +176,7 @@ def main() -> None:
                 "hnsw_iterative_off": "raw SQL, WHERE category = c, iterative_scan=off, "
                 "enable_seqscan=off (the HNSW index forced, whatever the planner prefers)",
                 "hnsw_relaxed_order": "the same with iterative_scan=relaxed_order",
+                "hnsw_relaxed_ef100": "the same with hnsw.ef_search=100",
                 "vector_search_filter": "vector_search(vec, limit=10, filter={'category': c})",
             },
         }

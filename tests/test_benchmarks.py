@@ -1,0 +1,165 @@
+"""The benchmark scripts run end to end (``--quick``) and write well-formed reports.
+
+Each script runs as a subprocess with the venv's Python against a database of its own on
+the test server (so its tables never meet the suite's). Timings are not asserted: only that
+every figure is there, positive, and that ratios are computed against the baselines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bench_url(django_db_setup, django_db_blocker):
+    """A throwaway database next to the test database, as a conninfo string."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        params = dict(connection.get_connection_params())
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    params.pop("server_side_binding", None)
+    params = {k: v for k, v in params.items() if isinstance(v, str | int) and v != ""}
+    name = f"vectra_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.conninfo.make_conninfo(**params)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield psycopg.conninfo.make_conninfo(admin, dbname=name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def run_script(name: str, url: str, out: Path, *extra: str) -> dict:
+    env = {**os.environ, "DATABASE_URL": url, "MPLBACKEND": "Agg"}
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), "--quick", "--output-dir", str(out), *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stem = Path(name).stem
+    assert (out / f"{stem}.md").read_text().startswith("# ")
+    return json.loads((out / f"{stem}.json").read_text())
+
+
+def check_header(report: dict, name: str) -> None:
+    assert report["benchmark"] == name
+    assert report["quick"] is True
+    assert report["duration_s"] > 0
+    machine = report["machine"]
+    assert machine["cores"] >= 1
+    assert machine["cpu_model"]
+    server = report["server"]
+    assert server["postgresql"]
+    assert server["pgvector"]
+    assert server["embedded"] is False  # it used DATABASE_URL
+    assert server["settings"]["shared_buffers"]
+
+
+def test_batch_operations_reports_every_method_against_binary_copy(bench_url, tmp_path):
+    report = run_script("batch_operations.py", bench_url, tmp_path)
+    check_header(report, "batch_operations")
+    assert report["baseline"] == "copy_lists"
+    methods = set(report["methods"])
+    assert {
+        "copy_lists",
+        "copy_numpy",
+        "client_lists",
+        "client_numpy",
+        "memory",
+        "bulk_create",
+    } <= methods
+    assert methods | set(report["skipped"]) >= {"reindex"}
+    results = report["results"]
+    cells = {(r["vector_count"], r["batch_size"]) for r in results}
+    assert len(cells) >= 2
+    for count, size in cells:
+        rows = {
+            r["method"]: r for r in results if (r["vector_count"], r["batch_size"]) == (count, size)
+        }
+        assert set(rows) == methods
+        copy = rows["copy_lists"]["vectors_per_sec"]
+        copy_numpy = rows["copy_numpy"]["vectors_per_sec"]
+        for row in rows.values():
+            assert row["batches"] == -(-count // size)
+            assert row["median_s"] > 0
+            assert row["vectors_per_sec"] > 0
+            assert row["ratio_to_copy_lists"] == pytest.approx(
+                row["vectors_per_sec"] / copy, abs=1e-3
+            )
+            assert row["ratio_to_copy_numpy"] == pytest.approx(
+                row["vectors_per_sec"] / copy_numpy, abs=1e-3
+            )
+        assert rows["copy_lists"]["ratio_to_copy_lists"] == 1.0
+
+
+def test_connection_pooling_reports_client_and_raw_pool(bench_url, tmp_path):
+    report = run_script("connection_pooling.py", bench_url, tmp_path)
+    check_header(report, "connection_pooling")
+    results = report["results"]
+    assert {r["mode"] for r in results} == {"client", "raw"}
+    for row in results:
+        assert row["operations"] == row["threads"] * report["ops_per_thread"]
+        assert row["total_s"] > 0
+        assert row["ops_per_sec"] > 0
+        assert 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p95"]
+        pool = row["pool"]
+        assert pool["requests"] >= row["operations"]
+        assert pool["mean_wait_ms"] >= 0
+        assert 0 <= pool["min_available"] <= row["pool_size"]
+        raw = next(
+            r
+            for r in results
+            if r["mode"] == "raw"
+            and (r["pool_size"], r["threads"]) == (row["pool_size"], row["threads"])
+        )
+        assert row["ops_ratio_to_raw"] == pytest.approx(
+            row["ops_per_sec"] / raw["ops_per_sec"], abs=1e-3
+        )
+
+
+def test_search_reports_latency_recall_and_filtered_rows(bench_url, tmp_path):
+    report = run_script("search.py", bench_url, tmp_path)
+    check_header(report, "search")
+    assert report["vectors"] > 0 and report["dimension"] == 384
+    assert {"vector_search", "vector_search_ids", "raw_sql"} <= set(report["unfiltered"])
+    assert {
+        "raw_iterative_off",
+        "raw_relaxed_order",
+        "hnsw_iterative_off",
+        "hnsw_relaxed_order",
+        "vector_search_filter",
+    } <= set(report["filtered"])
+    for section in ("unfiltered", "filtered"):
+        for mode in report[section].values():
+            assert 0 < mode["latency_ms"]["p50"] <= mode["latency_ms"]["p95"]
+            assert 0 <= mode["recall_at_10"] <= 1
+            assert 0 <= mode["rows"]["min"] <= 10
+    latency = report["targets"]["latency"]
+    assert latency["overhead_ms"] == pytest.approx(
+        latency["vector_search_p50_ms"] - latency["raw_sql_p50_ms"], abs=1e-3
+    )
+    assert isinstance(latency["met"], bool)
+    assert isinstance(report["targets"]["filtered"]["met"], bool)
+    assert any("Index Scan" in line for line in report["plans"]["raw_sql"])
