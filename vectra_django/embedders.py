@@ -18,7 +18,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -295,7 +295,10 @@ def get_embedder(spec: Any = None) -> Embedder:
         except ImportError as exc:
             raise ConfigurationError(f"Cannot import the embedder {spec!r}: {exc}") from exc
     if isinstance(spec, type) or (callable(spec) and not _is_embedder(spec)):
-        spec = spec()
+        try:
+            spec = spec()
+        except TypeError as exc:
+            raise ConfigurationError(f"Cannot build an embedder from {spec!r}: {exc}") from exc
     if not _is_embedder(spec):
         raise ConfigurationError(
             f"{spec!r} is not an embedder: it needs a 'dimension' and an 'embed(texts)' method."
@@ -398,19 +401,18 @@ def _embed_batch(pending: list[tuple[Any, str]], vector_field: str, embedder: Em
     return len(pending)
 
 
-def track_source(model: type, source: str, vector_field: str) -> None:
+def track_source(model: type, source: str, vector_field: str) -> Callable[[], None]:
     """Remember the source text's fingerprint on every ``model`` instance loaded or built.
 
-    Connects a ``post_init`` receiver for ``model`` only; calling it twice is harmless.
+    Connects a ``post_init`` receiver for ``model`` only (calling it again replaces it) and
+    returns a function that disconnects it.
     """
     from django.db.models.signals import post_init
 
     def receiver(sender: type, instance: Any, **kwargs: Any) -> None:
         remember_source(instance, source, vector_field)
 
-    post_init.connect(
-        receiver,
-        sender=model,
-        weak=False,
-        dispatch_uid=f"vectra-source:{model._meta.label}.{vector_field}",
-    )
+    uid = f"vectra-source:{model._meta.label}.{vector_field}"
+    post_init.disconnect(sender=model, dispatch_uid=uid)
+    post_init.connect(receiver, sender=model, weak=False, dispatch_uid=uid)
+    return lambda: post_init.disconnect(sender=model, dispatch_uid=uid)

@@ -32,7 +32,7 @@ class Document(VectorMixin, models.Model):
         ordering = ["title"]
         indexes = [
             HnswIndex(
-                name="document_embedding_hnsw",
+                name="documents_embedding_hnsw",
                 fields=["embedding"],
                 m=16,
                 ef_construction=64,

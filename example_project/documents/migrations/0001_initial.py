@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
                         ef_construction=64,
                         fields=["embedding"],
                         m=16,
-                        name="document_embedding_hnsw",
+                        name="documents_embedding_hnsw",
                         opclasses=["vector_cosine_ops"],
                     )
                 ],
