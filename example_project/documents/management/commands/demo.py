@@ -140,7 +140,7 @@ class Command(BaseCommand):
     def show(self, label, results, elapsed_ms):
         if self.verbosity < 1:
             return
-        self.stdout.write(f'\n  {label}  {self.style.HTTP_INFO(f"({elapsed_ms:.1f} ms)")}')
+        self.stdout.write(f"\n  {label}  {self.style.HTTP_INFO(f'({elapsed_ms:.1f} ms)')}")
         for rank, doc in enumerate(results, 1):
             self.stdout.write(f"    {rank}. {doc.vector_score:.3f}  {doc.title}")
         if not results:
