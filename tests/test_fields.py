@@ -172,3 +172,29 @@ def test_metadata_leaves_out_nulls():
     doc = RemoteDocument(title="a", category="news", status="published", year=None)
     meta = RemoteDocument._meta.get_field("embedding").metadata_for(doc)
     assert meta == {"category": "news", "status": "published"}
+
+
+def test_metadata_values_become_json_scalars():
+    import datetime
+    import decimal
+    import uuid as uuid_module
+
+    from vectra_django.fields import metadata_value
+
+    assert metadata_value(datetime.date(2024, 1, 2)) == "2024-01-02"
+    assert metadata_value(decimal.Decimal("1.5")) == 1.5
+    u = uuid_module.uuid4()
+    assert metadata_value(u) == str(u)
+    assert metadata_value(True) is True
+
+
+def test_opclass_per_metric():
+    from vectra_django.indexes import opclass
+
+    assert opclass("cosine") == "vector_cosine_ops"
+    assert opclass("dotproduct") == "vector_ip_ops"
+
+
+def test_form_field_shows_the_text_form():
+    form_field = Document._meta.get_field("embedding").formfield()
+    assert form_field.prepare_value([1.0, 2.0, 0.5]) == "[1.0,2.0,0.5]"

@@ -357,3 +357,24 @@ def test_remote_search_emits_instrumentation_event(remote_docs, settings):
     search = [e for e in events if e.operation == "search"]
     assert search[0].provider == "memory" and search[0].index == "remote-docs"
     assert search[0].metadata == {"top_k": 2, "result_count": 2}
+
+
+def test_thousand_documents_published_filter_with_threshold():
+    from tests.testapp.factories import DocumentFactory
+
+    DocumentFactory.create_batch(1000)
+    query = [1.0, 0.0, 0.0]
+    results = list(
+        Document.objects.filter(status="published").vector_search(
+            query, limit=10, score_threshold=0.5
+        )
+    )
+    assert len(results) == 10
+    assert all(d.status == "published" and d.vector_score >= 0.5 for d in results)
+    scores = [d.vector_score for d in results]
+    assert scores == sorted(scores, reverse=True)
+    best = max(
+        (d for d in Document.objects.filter(status="published")),
+        key=lambda d: cosine(d.embedding, query),
+    )
+    assert results[0].pk == best.pk

@@ -32,9 +32,8 @@ def stored(model=RemoteDocument, index="remote-docs", namespace=None):
     client = clients["memory"]
     if not client.index_exists(index):
         return {}
-    ids = [f"{model._meta.db_table}_{pk}" for pk in model.objects.values_list("pk", flat=True)]
-    ids += [f"{model._meta.db_table}_{n}" for n in range(1, 200)]
-    return client.fetch(index, ids, namespace=namespace)
+    ids = client.provider.list_ids(index, namespace or "", None, 10_000)
+    return client.fetch(index, ids, namespace=namespace) if ids else {}
 
 
 def count(index="remote-docs"):
@@ -348,3 +347,29 @@ def test_unknown_sync_strategy_is_a_configuration_error(settings):
     settings.VECTRA_SYNC = "sometimes"
     with pytest.raises(ConfigurationError, match="VECTRA_SYNC"):
         RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
+
+
+@committed
+def test_sync_queryset_resyncs_rows_changed_behind_the_orm():
+    from tests.testapp.factories import RemoteDocumentFactory
+    from vectra_django.sync import sync_queryset
+
+    docs = RemoteDocumentFactory.create_batch(4)
+    clients["memory"].delete("remote-docs", delete_all=True)
+    sync_queryset(RemoteDocument.objects.filter(pk__in=[d.pk for d in docs[:3]]))
+    assert count() == 3
+
+
+@committed
+def test_teardown_disconnects_the_signals():
+    from django.apps import apps
+
+    processor = apps.get_app_config("vectra_django").sync_processor
+    processor.teardown()
+    try:
+        RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
+        assert count() == 0
+    finally:
+        processor.setup()
+    RemoteDocument.objects.create(title="b", embedding=[1, 0, 0])
+    assert count() == 1

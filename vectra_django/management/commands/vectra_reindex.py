@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.db.models import Model
 
 from vectra_django.errors import NotFoundError, UnsupportedFeatureError, VectraError
@@ -79,11 +79,12 @@ class Command(BaseCommand):
                 continue
             try:
                 self.reindex(name, model, vf)
-            except VectraError as exc:
+            except (VectraError, DatabaseError) as exc:
                 raise CommandError(
                     f"Reindexing {name} into {vf.index_name!r} (VECTRA alias {vf.provider!r}) "
-                    f"failed: {exc}. Fix the store or settings and run the command again; "
-                    "rows already written stay written."
+                    f"failed: {type(exc).__name__}: {exc}. Fix the store, database or settings "
+                    "and run the command again; it resumes safely (rows already written stay "
+                    "written, upserts are idempotent)."
                 ) from exc
 
     def models(self, labels: tuple[str, ...]) -> list[type[Model]]:
