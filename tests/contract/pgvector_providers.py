@@ -13,7 +13,7 @@ import pytest
 from vectra_django import Client
 
 
-def test_database_url(request: pytest.FixtureRequest) -> str:
+def url_for_test_database(request: pytest.FixtureRequest) -> str:
     """A URL for the test database (created by pytest-django) from Django's settings."""
     request.getfixturevalue("django_db_setup")
     from django.db import connection
@@ -31,7 +31,9 @@ def test_database_url(request: pytest.FixtureRequest) -> str:
 
 
 def url_client(request: pytest.FixtureRequest) -> Client:
-    return Client(provider="pgvector", url=test_database_url(request), pool_size=2, max_retries=0)
+    return Client(
+        provider="pgvector", url=url_for_test_database(request), pool_size=2, max_retries=0
+    )
 
 
 def django_client(request: pytest.FixtureRequest) -> Client:
