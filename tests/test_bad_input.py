@@ -144,7 +144,10 @@ CLIENT_CASES = [
     pytest.param(lambda c: c.upsert(vectors=vec([1, INF, 3, 4])), "infinity", id="inf"),
     pytest.param(lambda c: c.upsert(vectors=vec([-INF, 0, 0, 0])), "infinity", id="minus-inf"),
     pytest.param(
-        lambda c: c.upsert(vectors=vec([1e39, 0, 0, 0])), "infinity", id="float32-overflow"
+        lambda c: c.upsert(vectors=vec([1e39, 0, 0, 0])),
+        "infinity",
+        id="float32-overflow",
+        marks=pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning"),
     ),
     pytest.param(lambda c: c.upsert(vectors=vec([1, "a", 3, 4])), "number", id="letter-in-vector"),
     pytest.param(
