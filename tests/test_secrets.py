@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import traceback
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -139,8 +140,10 @@ def test_pinecone_api_key_stays_out_of_repr_logs_and_errors_when_unreachable(
 ) -> None:
     client = pinecone_client(f"http://127.0.0.1:{closed_port()}")
     try:
-        with pytest.raises(errors.VectraError) as caught:
-            client.list_indexes()
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            with pytest.raises(errors.VectraError) as caught:
+                client.list_indexes()
         assert isinstance(caught.value, errors.ConnectionError | errors.TimeoutError)
         assert len([r for r in captured.records if r.name == "vectra_django.retry"]) == 2
         assert_no_secret(
@@ -149,6 +152,7 @@ def test_pinecone_api_key_stays_out_of_repr_logs_and_errors_when_unreachable(
             repr(client.provider),
             everything_said_about(caught.value),
             rendered(captured.records),
+            "\n".join(str(w.message) for w in warned),
         )
     finally:
         client.close()
@@ -211,8 +215,10 @@ def test_qdrant_api_key_stays_out_of_repr_logs_and_errors(
         retry_delay=0.01,
     )
     try:
-        with pytest.raises(errors.VectraError) as caught:
-            client.list_indexes()
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            with pytest.raises(errors.VectraError) as caught:
+                client.list_indexes()
         assert isinstance(caught.value, errors.ConnectionError | errors.TimeoutError)
         assert len([r for r in captured.records if r.name == "vectra_django.retry"]) == 2
         assert_no_secret(
@@ -221,6 +227,7 @@ def test_qdrant_api_key_stays_out_of_repr_logs_and_errors(
             repr(client.provider),
             everything_said_about(caught.value),
             rendered(captured.records),
+            "\n".join(str(w.message) for w in warned),
         )
     finally:
         client.close()
