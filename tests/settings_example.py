@@ -8,3 +8,5 @@ from tests.settings import *  # noqa: F403
 from tests.settings import INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "example_project.documents"]
+# The live server's static files handler needs a STATIC_URL (tests.settings has none).
+STATIC_URL = "static/"

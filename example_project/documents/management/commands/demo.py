@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from vectra_django.embedders import embed_changed
+from vectra_django.embedders import HashingEmbedder, embed_changed
 
 from ...corpus import iter_corpus
 from ...embedding import document_embedder
@@ -14,7 +14,7 @@ from ...models import Document
 SEARCHES = [
     "read and write CSV files",
     "parse command line arguments",
-    "send an email",
+    "send an email over SMTP",
     "compress data with gzip",
 ]
 
@@ -72,6 +72,13 @@ class Command(BaseCommand):
         if self.verbosity >= 1:
             elapsed = time.perf_counter() - started
             self.stdout.write(self.style.SUCCESS(f"\nDemo finished in {elapsed:.1f} s."))
+            if isinstance(document_embedder(), HashingEmbedder):
+                self.stdout.write(
+                    "HashingEmbedder matches words, not meanings. For semantic matches, "
+                    'pip install "vectra-django[embeddings-st]" and rerun with\n'
+                    "DOCUMENTS_EMBEDDER=example_project.documents.embedding.sentence_transformer"
+                    " python manage.py demo --reset"
+                )
             self.stdout.write(
                 self.style.NOTICE(
                     "Next: run `python manage.py runserver` and open http://127.0.0.1:8000/ "

@@ -1,0 +1,139 @@
+"""The example's search page in a real headless Chromium, driven by Selenium.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` packages and ``selenium``; skipped with
+the reason when any is missing. The browser never leaves the loopback interface.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.example_helpers import (
+    example_site,  # noqa: F401  (fixture)
+    requires_example_app,
+)
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+CHROMIUM = next(filter(None, map(shutil.which, ["chromium", "chromium-browser"])), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1024",
+]
+SOURCES = ("argparse", "csv", "gzip", "json", "json.decoder", "json.encoder")
+
+pytestmark = [
+    requires_example_app,
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="needs Chromium and ChromeDriver: apt-get install -y chromium chromium-driver",
+    ),
+    pytest.mark.usefixtures("example_site", "transactional_db"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    # An explicit driver path: Selenium then neither looks for nor downloads one.
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def corpus_slice():
+    """About fifty real documents: the docstrings of a few modules, embedded like the demo."""
+    from example_project.documents.corpus import iter_corpus
+    from example_project.documents.embedding import document_embedder
+    from example_project.documents.models import Document
+    from vectra_django.embedders import embed_changed
+
+    entries = [e for e in iter_corpus() if e.source in SOURCES][:50]
+    documents = [Document(**vars(entry)) for entry in entries]
+    embed_changed(documents, "embedding_text", "embedding", document_embedder())
+    return Document.objects.bulk_create(documents)
+
+
+def wait(driver, condition, timeout=15):
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def results(driver, container="#results"):
+    """(title, score) for each result shown, in page order."""
+    items = driver.find_elements(By.CSS_SELECTOR, f"{container} li.result")
+    return [
+        (
+            item.find_element(By.CSS_SELECTOR, ".result-title a").text,
+            float(item.find_element(By.CSS_SELECTOR, ".score-value").text),
+        )
+        for item in items
+    ]
+
+
+def test_search_open_a_result_and_see_similar_documents(browser, live_server, corpus_slice):
+    browser.get(live_server.url + "/")
+    assert f"{len(corpus_slice)} documents indexed" in browser.page_source
+
+    box = browser.find_element(By.NAME, "q")
+    box.send_keys("read and write CSV files", Keys.ENTER)
+    wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#results li.result")))
+
+    shown = results(browser)
+    assert len(shown) == 10
+    assert all(title.startswith("csv") for title, _ in shown[:3])
+    scores = [score for _, score in shown]
+    assert scores == sorted(scores, reverse=True)
+    assert 0 < scores[-1] <= scores[0] <= 1
+    assert "best first" in browser.find_element(By.ID, "summary").text
+
+    first_title = shown[0][0]
+    browser.find_element(By.LINK_TEXT, first_title).click()
+    wait(browser, EC.text_to_be_present_in_element((By.ID, "document-title"), first_title))
+
+    similar = results(browser, container="#similar")
+    assert 1 <= len(similar) <= 5
+    assert first_title not in [title for title, _ in similar]
+    assert similar[0][0].startswith("csv")
+    similar_scores = [score for _, score in similar]
+    assert similar_scores == sorted(similar_scores, reverse=True)
+
+
+def test_filters_and_threshold_narrow_the_results(browser, live_server, corpus_slice):
+    browser.get(live_server.url + "/")
+    browser.find_element(By.NAME, "q").send_keys("compress data")
+    Select(browser.find_element(By.NAME, "category")).select_by_value("compression")
+    threshold = browser.find_element(By.NAME, "threshold")
+    threshold.clear()
+    threshold.send_keys("0.1")
+    browser.find_element(By.CSS_SELECTOR, "form.search button[type=submit]").click()
+    wait(browser, EC.presence_of_element_located((By.ID, "summary")))
+
+    shown = results(browser)
+    assert shown, browser.find_element(By.ID, "summary").text
+    assert all(title.startswith("gzip") for title, _ in shown)
+    assert all(score >= 0.1 for _, score in shown)
+    # The form keeps what was asked, for refining the search.
+    assert browser.find_element(By.NAME, "q").get_attribute("value") == "compress data"
+    selected = Select(browser.find_element(By.NAME, "category")).first_selected_option
+    assert selected.get_attribute("value") == "compression"
