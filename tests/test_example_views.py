@@ -145,3 +145,61 @@ def test_document_is_embedded_on_save_and_only_when_its_text_changes(settings):
     loaded.refresh_from_db()
     expected = HashingEmbedder().embed_one(loaded.embedding_text)
     assert loaded.embedding == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+def test_embedder_with_the_wrong_dimension_is_refused(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from example_project.documents.embedding import document_embedder
+
+    settings.DOCUMENTS_EMBEDDER = "tests.test_embedders.make_embedder"  # 16 dimensions
+    with pytest.raises(ImproperlyConfigured, match="16-dimensional vectors"):
+        document_embedder()
+
+
+def test_operations_are_logged_by_the_example_handler(caplog):
+    from example_project.documents.events import log_operation
+    from vectra_django.instrumentation import Event
+
+    with caplog.at_level("DEBUG", logger="example_project.vectra"):
+        log_operation(Event("search", "pgvector", "documents", 2.5, metadata={"top_k": 3}))
+        log_operation(Event("upsert", "qdrant", "documents", 9.0, error=TimeoutError("slow")))
+    ok, failed = caplog.records
+    assert (ok.levelname, failed.levelname) == ("DEBUG", "WARNING")
+    assert ok.getMessage() == "search on pgvector/documents took 2.5 ms {'top_k': 3}"
+    assert "upsert on qdrant/documents failed after 9.0 ms: TimeoutError('slow')" in (
+        failed.getMessage()
+    )
+
+
+def test_settings_come_from_the_environment():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import json; from example_project import settings as s; "
+        "print(json.dumps([s.DEBUG, s.SECRET_KEY, s.DATABASES['default']['NAME'], s.VECTRA]))"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgresql://user:secret@db.invalid:5432/docs",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "from-the-environment",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    debug, secret, name, vectra = json.loads(out.stdout)
+    assert (debug, secret, name) == (False, "from-the-environment", "docs")
+    assert vectra == {"default": {"PROVIDER": "pgvector", "DATABASE": "default"}}
