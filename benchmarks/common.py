@@ -160,7 +160,11 @@ def locate_server(args: argparse.Namespace) -> Server:
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DATABASE)))
     server = Server(handle.get_uri(BENCH_DATABASE), embedded=handle)
-    server.notes.append(f"embedded PostgreSQL in {data_dir}")
+    try:
+        shown = data_dir.relative_to(ROOT)
+    except ValueError:
+        shown = data_dir
+    server.notes.append(f"embedded PostgreSQL in {shown}")
     return server
 
 
@@ -398,7 +402,7 @@ def md_machine(report: dict[str, Any]) -> str:
             "load average (start → end)",
             f"{_load(m.get('load_average_at_start'))} → {_load(m.get('load_average_at_end'))}",
         ),
-        ("server", "embedded (benchmarks/.pgdata)" if s["embedded"] else "given by URL"),
+        ("server", "embedded" if s["embedded"] else "given by URL"),
         (
             "run",
             f"{report['started_at']}, {report.get('duration_s', '?')} s"
