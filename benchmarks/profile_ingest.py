@@ -13,6 +13,7 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import sysconfig
 import time
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ def profile(name: str, run: Any) -> dict[str, Any]:
     # Keep the table only, with paths relative to the checkout or site-packages.
     body = body[body.find("   ncalls") :] if "   ncalls" in body else body
     body = body.replace(str(common.ROOT) + "/", "")
+    body = body.replace(sysconfig.get_paths()["stdlib"] + "/", "<stdlib>/")
     body = "\n".join(_site_relative(line) for line in body.splitlines())
     say(f"{name}: wall {wall:.3f} s, CPU {cpu:.3f} s")
     return {"name": name, "wall_s": wall, "cpu_s": cpu, "stats": body}

@@ -559,7 +559,7 @@ def plot(report: dict[str, Any], path: Any) -> None:
             ax.text(
                 i,
                 p95[i],
-                f"R={section[n]['recall_at_10']:.2f}",
+                f"R={section[n]['recall_at_10']:.3f}",
                 ha="center",
                 va="bottom",
                 fontsize=8,
