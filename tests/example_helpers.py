@@ -6,10 +6,7 @@ import pytest
 from django.apps import apps
 
 INSTALLED = apps.is_installed("example_project.documents")
-SKIP_REASON = (
-    "example_project.documents is not in INSTALLED_APPS: add it to tests/settings.py "
-    "(or run with --ds=tests.settings_example)"
-)
+SKIP_REASON = "example_project.documents is not in INSTALLED_APPS (see tests/settings.py)"
 requires_example_app = pytest.mark.skipif(not INSTALLED, reason=SKIP_REASON)
 
 TEMPLATES = [

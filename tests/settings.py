@@ -15,6 +15,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "vectra_django",
     "tests.testapp",
+    "example_project.documents",
 ]
 DATABASES = {"default": embedded.database_config()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -31,3 +32,5 @@ VECTRA = {
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 VECTRA_INSTRUMENTATION = False
 LOGGING_CONFIG = None
+# The example app's pages are served by the browser test's live server.
+STATIC_URL = "static/"

@@ -119,12 +119,15 @@ def _to_float_array(values: Any, what: str) -> np.ndarray:
     if isinstance(values, str | bytes) or values is None:
         raise ValidationError(f"{what} must be a sequence of numbers, got {values!r}.")
     try:
-        arr = np.asarray(values, dtype=np.float32)
+        raw = np.asarray(values)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must contain only numbers: {exc}.") from exc
-    if arr.dtype == object:
-        raise ValidationError(f"{what} must contain only numbers.")
-    return arr
+    # Only real numbers: numpy would otherwise turn "1.5" or True into floats silently.
+    if raw.size and (raw.dtype.kind not in "iuf"):
+        kind = "booleans" if raw.dtype.kind == "b" else "non-numeric values"
+        raise ValidationError(f"{what} must contain only numbers, got {kind}.")
+    with np.errstate(over="ignore"):
+        return raw.astype(np.float32)
 
 
 def _check_matrix(arr: np.ndarray, expected: int | None, label: Any) -> None:

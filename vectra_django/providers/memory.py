@@ -36,6 +36,7 @@ class MemoryProvider(BaseProvider):
     """Keeps indexes in a dict guarded by one lock; every operation is exact."""
 
     name: ClassVar[str] = "memory"
+    default_batch_size: ClassVar[int] = 10_000
 
     def __init__(self, **options: Any) -> None:
         self._indexes: dict[str, _Index] = {}

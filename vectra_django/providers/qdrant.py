@@ -17,6 +17,7 @@ for ``Euclid``, which becomes ``1 / (1 + distance)``. Writes wait for completion
 from __future__ import annotations
 
 import math
+import re
 import threading
 import uuid
 import warnings
@@ -85,6 +86,8 @@ class QdrantProvider(BaseProvider):
 
     def __repr__(self) -> str:
         where = self.url or self.path or self.location or self.host or "localhost"
+        # Never show credentials embedded in a URL (scheme://user:password@host).
+        where = re.sub(r"//[^/@]*@", "//***@", str(where))
         return f"<QdrantProvider at {where!r}>"
 
     # -- plumbing ------------------------------------------------------------------------
