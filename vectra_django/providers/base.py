@@ -15,13 +15,14 @@ a provider receives clean, typed input and must:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
-from ..errors import UnsupportedFeatureError
+from ..errors import UnsupportedFeatureError, VectraError
 from ..filters import Node
 from ..metrics import Metric
 from ..types import QueryResult, Vector
@@ -135,3 +136,25 @@ class BaseProvider:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def scrub(message: str, secret: str | None) -> str:
+    """``message`` with ``secret`` masked, so keys never reach logs or error messages."""
+    return message.replace(secret, "***") if secret and len(secret) >= 4 else message
+
+
+@contextmanager
+def translating_errors(
+    translate: Callable[[Exception], VectraError | None], secret: str | None = None
+) -> Iterator[None]:
+    """Re-raise what ``translate`` maps as our error (secret masked); let the rest through."""
+    try:
+        yield
+    except VectraError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc)
+        if mapped is None:
+            raise
+        mapped.args = (scrub(str(mapped), secret),)
+        raise mapped from exc

@@ -27,7 +27,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -37,7 +37,7 @@ from ..filters import And, Condition, Node, Or
 from ..metrics import Metric
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
-from .base import BaseProvider, QueryRequest
+from .base import BaseProvider, QueryRequest, scrub, translating_errors
 
 logger = logging.getLogger("vectra_django.providers.pinecone")
 
@@ -127,7 +127,7 @@ class PineconeProvider(BaseProvider):
                         self._pc = pinecone.Pinecone(**kwargs)
                     except pinecone.PineconeValueError as exc:
                         raise errors.ConfigurationError(
-                            f"Pinecone is not configured: {_scrub(str(exc), self._api_key)}"
+                            f"Pinecone is not configured: {scrub(str(exc), self._api_key)}"
                         ) from exc
             return self._pc
 
@@ -547,23 +547,9 @@ def _condition(cond: Condition) -> dict[str, Any]:
 # -- errors ------------------------------------------------------------------------------
 
 
-def _scrub(message: str, secret: str | None) -> str:
-    return message.replace(secret, "***") if secret and len(secret) >= 4 else message
-
-
-@contextmanager
-def map_errors(secret: str | None = None) -> Iterator[None]:
+def map_errors(secret: str | None = None) -> AbstractContextManager[None]:
     """Turn the SDK's and httpx's exceptions into ours; the most specific match wins."""
-    try:
-        yield
-    except errors.VectraError:
-        raise
-    except Exception as exc:
-        mapped = _translate(exc)
-        if mapped is None:
-            raise
-        mapped.args = (_scrub(str(mapped), secret),)
-        raise mapped from exc
+    return translating_errors(_translate, secret)
 
 
 def _translate(exc: Exception) -> errors.VectraError | None:

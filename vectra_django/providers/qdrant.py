@@ -21,8 +21,8 @@ import re
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,7 +32,7 @@ from ..filters import And, Condition, Node, Or
 from ..metrics import Metric, distance_from_score
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
-from .base import BaseProvider, QueryRequest
+from .base import BaseProvider, QueryRequest, translating_errors
 
 POINT_ID_NAMESPACE = uuid.UUID("5b0b7a52-6c1e-4f0e-9d4b-7e3a9c2f1d60")
 ID_KEY = "_vectra_id"
@@ -440,23 +440,9 @@ def _condition(cond: Condition) -> Any:
 # -- errors ------------------------------------------------------------------------------
 
 
-def _scrub(message: str, secret: str | None) -> str:
-    return message.replace(secret, "***") if secret and len(secret) >= 4 else message
-
-
-@contextmanager
-def map_errors(secret: str | None = None) -> Iterator[None]:
+def map_errors(secret: str | None = None) -> AbstractContextManager[None]:
     """Turn qdrant-client's, httpx's and grpc's exceptions into ours; most specific first."""
-    try:
-        yield
-    except errors.VectraError:
-        raise
-    except Exception as exc:
-        mapped = _translate(exc)
-        if mapped is None:
-            raise
-        mapped.args = (_scrub(str(mapped), secret),)
-        raise mapped from exc
+    return translating_errors(_translate, secret)
 
 
 def _from_status(
