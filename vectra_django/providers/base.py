@@ -112,6 +112,10 @@ class BaseProvider:
             return False
         return True
 
+    def list_namespaces(self, name: str) -> list[str]:
+        """The namespaces that hold vectors, from :meth:`stats`."""
+        return sorted(self.stats(name)["namespaces"])  # type: ignore[attr-defined]
+
     def close(self) -> None:
         """Release connections; the default holds none."""
 
@@ -136,6 +140,17 @@ class BaseProvider:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def stats_result(counts: Mapping[str, int], dimension: int, **extra: Any) -> dict[str, Any]:
+    """The ``stats()`` shape every provider returns, from a count per namespace."""
+    namespaces = {ns: {"vector_count": int(n)} for ns, n in counts.items() if n}
+    return {
+        "total_vector_count": sum(n["vector_count"] for n in namespaces.values()),
+        "dimension": int(dimension),
+        **extra,
+        "namespaces": namespaces,
+    }
 
 
 def scrub(message: str, secret: str | None) -> str:

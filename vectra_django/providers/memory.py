@@ -19,7 +19,7 @@ from ..errors import NotFoundError, ValidationError
 from ..metrics import Metric, score_from_distance
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
-from .base import BaseProvider, QueryRequest
+from .base import BaseProvider, QueryRequest, stats_result
 
 
 @dataclass
@@ -78,18 +78,8 @@ class MemoryProvider(BaseProvider):
     def stats(self, name: str) -> dict[str, Any]:
         with self._lock:
             idx = self._get(name)
-            namespaces = {
-                ns: {"vector_count": len(rows)} for ns, rows in idx.namespaces.items() if rows
-            }
-            return {
-                "total_vector_count": sum(n["vector_count"] for n in namespaces.values()),
-                "dimension": idx.dimension,
-                "metric": idx.metric,
-                "namespaces": namespaces,
-            }
-
-    def list_namespaces(self, name: str) -> list[str]:
-        return sorted(self.stats(name)["namespaces"])
+            counts = {ns: len(rows) for ns, rows in idx.namespaces.items()}
+            return stats_result(counts, idx.dimension, metric=idx.metric)
 
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
         with self._lock:

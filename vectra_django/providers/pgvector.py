@@ -27,7 +27,7 @@ from . import _pgsql
 from ._pgconn import DjangoSource, PoolSource, Tx, register
 from ._pgerrors import map_errors
 from ._pgsql import Table
-from .base import BaseProvider, QueryRequest
+from .base import BaseProvider, QueryRequest, stats_result
 
 # Below this many rows a multi-row INSERT (pipelined by executemany) beats a staging COPY.
 COPY_THRESHOLD = 64
@@ -215,16 +215,7 @@ class PgvectorProvider(BaseProvider):
             rows = tx.execute(
                 sql.SQL("SELECT namespace, count(*) FROM {} GROUP BY namespace").format(table.ident)
             ).fetchall()
-        namespaces = {ns: {"vector_count": count} for ns, count in rows}
-        return {
-            "total_vector_count": sum(count for _, count in rows),
-            "dimension": table.dimension,
-            "metric": table.metric,
-            "namespaces": namespaces,
-        }
-
-    def list_namespaces(self, name: str) -> list[str]:
-        return sorted(self.stats(name)["namespaces"])
+        return stats_result(dict(rows), table.dimension, metric=table.metric)
 
     # -- vectors ---------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from ..filters import And, Condition, Node, Or
 from ..metrics import Metric
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
-from .base import BaseProvider, QueryRequest, scrub, translating_errors
+from .base import BaseProvider, QueryRequest, scrub, stats_result, translating_errors
 
 logger = logging.getLogger("vectra_django.providers.pinecone")
 
@@ -285,23 +285,12 @@ class PineconeProvider(BaseProvider):
 
     def stats(self, name: str) -> dict[str, Any]:
         response = self._on_index(name, lambda idx: idx.describe_index_stats())
-        namespaces: dict[str, dict[str, int]] = {}
+        counts: dict[str, int] = {}
         for ns, summary in (response.namespaces or {}).items():
-            count = int(summary.vector_count)
-            if count:
-                key = "" if ns == DEFAULT_NAMESPACE_ALIAS else ns
-                namespaces[key] = {
-                    "vector_count": namespaces.get(key, {}).get("vector_count", 0) + count
-                }
+            key = "" if ns == DEFAULT_NAMESPACE_ALIAS else ns
+            counts[key] = counts.get(key, 0) + int(summary.vector_count)
         dimension = response.dimension or self.describe_index(name)["dimension"]
-        return {
-            "total_vector_count": sum(n["vector_count"] for n in namespaces.values()),
-            "dimension": int(dimension),
-            "namespaces": namespaces,
-        }
-
-    def list_namespaces(self, name: str) -> list[str]:
-        return sorted(self.stats(name)["namespaces"])
+        return stats_result(counts, dimension)
 
     # -- vectors -------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from ..filters import And, Condition, Node, Or
 from ..metrics import Metric, distance_from_score
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
-from .base import BaseProvider, QueryRequest, translating_errors
+from .base import BaseProvider, QueryRequest, stats_result, translating_errors
 
 POINT_ID_NAMESPACE = uuid.UUID("5b0b7a52-6c1e-4f0e-9d4b-7e3a9c2f1d60")
 ID_KEY = "_vectra_id"
@@ -225,15 +225,7 @@ class QdrantProvider(BaseProvider):
             hits = client.facet(
                 self._collection(name), key=NAMESPACE_KEY, limit=1_000_000, exact=True
             ).hits
-        namespaces = {str(h.value): {"vector_count": int(h.count)} for h in hits if h.count}
-        return {
-            "total_vector_count": sum(n["vector_count"] for n in namespaces.values()),
-            "dimension": dimension,
-            "namespaces": namespaces,
-        }
-
-    def list_namespaces(self, name: str) -> list[str]:
-        return sorted(self.stats(name)["namespaces"])
+        return stats_result({str(h.value): h.count for h in hits}, dimension)
 
     # -- vectors -------------------------------------------------------------------------
 
