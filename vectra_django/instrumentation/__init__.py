@@ -208,8 +208,29 @@ def instrument(
         )
 
 
+class Integration:
+    """One backend's registered handler and tracer, replaced as a pair by ``install``."""
+
+    def __init__(self) -> None:
+        self._handler: Handler | None = None
+        self._tracer: Tracer | None = None
+
+    def install(self, handler: Handler, tracer: Tracer | None = None) -> None:
+        self.uninstall()
+        self._handler = on_operation(handler)
+        self._tracer = None if tracer is None else add_tracer(tracer)
+
+    def uninstall(self) -> None:
+        if self._handler is not None:
+            remove_handler(self._handler)
+        if self._tracer is not None:
+            remove_tracer(self._tracer)
+        self._handler = self._tracer = None
+
+
 __all__ = [
     "Event",
+    "Integration",
     "Tracer",
     "add_tracer",
     "clear_handlers",

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import Event, add_tracer, on_operation, remove_handler, remove_tracer
+from . import Event, Integration
 
 logger = logging.getLogger("vectra_django.instrumentation.datadog")
 
-_installed: tuple[Any, Any] | None = None
+_integration = Integration()
 
 _SPAN_KEYS = ("top_k", "vector_count", "result_count", "id_count", "batch_count")
 
@@ -73,22 +73,14 @@ def setup(
 
     tracer = _span_factory(service) if trace else None
 
-    teardown()
-    global _installed
-    _installed = (on_operation(record), add_tracer(tracer) if tracer is not None else None)
+    _integration.install(record, tracer)
     logger.info("Datadog instrumentation enabled (spans: %s).", "on" if tracer else "off")
     return True
 
 
 def teardown() -> None:
     """Undo :func:`setup`."""
-    global _installed
-    if _installed is not None:
-        handler, tracer = _installed
-        remove_handler(handler)
-        if tracer is not None:
-            remove_tracer(tracer)
-        _installed = None
+    _integration.uninstall()
 
 
 def event_tags(event: Event) -> list[str]:

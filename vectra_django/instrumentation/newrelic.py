@@ -16,11 +16,11 @@ import logging
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from . import Event, add_tracer, on_operation, remove_handler, remove_tracer
+from . import Event, Integration
 
 logger = logging.getLogger("vectra_django.instrumentation.newrelic")
 
-_installed: tuple[Any, Any] | None = None
+_integration = Integration()
 
 
 def metric_prefix(provider: str, operation: str) -> str:
@@ -71,21 +71,14 @@ def setup(application: Any = None) -> bool:
             return nullcontext()
         return agent.DatastoreTrace(product=provider, target=index, operation=operation)
 
-    teardown()
-    global _installed
-    _installed = (on_operation(record), add_tracer(trace))
+    _integration.install(record, trace)
     logger.info("New Relic instrumentation enabled.")
     return True
 
 
 def teardown() -> None:
     """Undo :func:`setup`."""
-    global _installed
-    if _installed is not None:
-        handler, tracer = _installed
-        remove_handler(handler)
-        remove_tracer(tracer)
-        _installed = None
+    _integration.uninstall()
 
 
 def _metrics(event: Event) -> list[tuple[str, float]]:

@@ -23,13 +23,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import Event, add_tracer, on_operation, remove_handler, remove_tracer
+from . import Event, Integration
 
 logger = logging.getLogger("vectra_django.instrumentation.otel")
 
 INSTRUMENTATION_NAME = "vectra_django"
 
-_installed: tuple[Any, Any] | None = None
+_integration = Integration()
 
 _COUNT_KEYS = ("top_k", "vector_count", "id_count", "batch_count", "result_count")
 
@@ -106,21 +106,14 @@ def setup(tracer_provider: Any = None, meter_provider: Any = None) -> bool:
             attributes["error.type"] = type(event.error).__qualname__
         histogram.record(event.duration, attributes=attributes)
 
-    teardown()
-    global _installed
-    _installed = (on_operation(measure), add_tracer(span))
+    _integration.install(measure, span)
     logger.info("OpenTelemetry instrumentation enabled.")
     return True
 
 
 def teardown() -> None:
     """Undo :func:`setup`."""
-    global _installed
-    if _installed is not None:
-        handler, tracer = _installed
-        remove_handler(handler)
-        remove_tracer(tracer)
-        _installed = None
+    _integration.uninstall()
 
 
 __all__ = ["INSTRUMENTATION_NAME", "setup", "teardown"]
