@@ -271,7 +271,7 @@ class Client:
             filter=filters.parse(filter),
             include_values=bool(include_values),
             include_metadata=bool(include_metadata),
-            score_threshold=_threshold(score_threshold),
+            score_threshold=validation.score_threshold(score_threshold),
             options=options,
         )
         with instrument(
@@ -382,11 +382,3 @@ class Client:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _threshold(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationError(f"score_threshold must be a finite number, got {value!r}.")
-    return float(value)

@@ -84,7 +84,7 @@ class VectorQuerySet(models.QuerySet):
             raise ValidationError("vector_search needs a vector, got None.")
         values = vf.coerce(vector)
         limit = validation.top_k(limit)
-        threshold = _threshold(score_threshold)
+        threshold = validation.score_threshold(score_threshold)
         node = filters.parse(filter)
         if vf.is_inline(self.db):
             if namespace is not None:
@@ -309,14 +309,6 @@ def _by_pk(pairs: list[tuple[Any, Any]], get: Any, output_field: Any) -> Case:
     return Case(
         *[When(pk=pk, then=Value(get(item))) for pk, item in pairs], output_field=output_field
     )
-
-
-def _threshold(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationError(f"score_threshold must be a finite number, got {value!r}.")
-    return float(value)
 
 
 # -- the portable filter language over model fields ---------------------------------------------

@@ -7,6 +7,7 @@ either accepted or rejected before the store is touched.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,15 @@ def top_k(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
         raise ValidationError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {value!r}.")
     return value
+
+
+def score_threshold(value: Any) -> float | None:
+    """A finite number, or ``None`` for no threshold."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(f"score_threshold must be a finite number, got {value!r}.")
+    return float(value)
 
 
 def as_array(
