@@ -6,6 +6,7 @@ connection (``DATABASE``) inside pytest-django's per-test transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -61,6 +62,7 @@ class StatementCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[str] = []
+        self.statements: list[str] = []
         for method in ("execute", "executemany", "copy"):
             original = getattr(psycopg.Cursor, method)
             monkeypatch.setattr(psycopg.Cursor, method, self._wrap(method, original))
@@ -72,6 +74,10 @@ class StatementCounter:
             # Only this thread: the pool's workers may be opening spare connections.
             if threading.get_ident() == thread:
                 self.calls.append(method)
+                statement = args[0] if args else ""
+                if not isinstance(statement, str):
+                    statement = statement.as_string(cursor.connection)
+                self.statements.append(statement)
             return original(cursor, *args, **kwargs)
 
         return wrapper
@@ -109,6 +115,65 @@ def test_upsert_copy_path_replaces_existing_rows(url_client: ClientFactory, name
     assert client.stats(name)["total_vector_count"] == 200
     assert client.fetch(name, ["v9"])["v9"].values == pytest.approx(replacement[9].tolist())
     assert client.fetch(name, ["v9"])["v9"].metadata == {"v": 2}
+
+
+def test_upsert_of_new_ids_copies_straight_into_the_index_table(
+    url_client: ClientFactory, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = url_client()
+    client.create_index(name, dimension=8)
+    ids = [f"n{i}" for i in range(300)]
+    matrix = random_matrix(300, 8, seed=3)
+    counter = StatementCounter(monkeypatch)
+    client.upsert(
+        name, ids=ids, values=matrix, metadata=[{"i": i} for i in range(300)], namespace="ns"
+    )
+    monkeypatch.undo()
+    copies = [s for s in counter.statements if s.startswith("COPY")]
+    assert len(copies) == 1 and "(namespace, id, embedding, metadata)" in copies[0]
+    assert not any("TEMP TABLE" in s for s in counter.statements)
+    assert client.stats(name)["namespaces"] == {"ns": {"vector_count": 300}}
+    fetched = client.fetch(name, ["n7"], namespace="ns")["n7"]
+    assert fetched.values == pytest.approx(matrix[7].tolist())
+    assert fetched.metadata == {"i": 7}
+    assert fetched.namespace == "ns"
+
+
+def test_upsert_with_some_stored_ids_merges_through_staging(
+    url_client: ClientFactory, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = url_client()
+    client.create_index(name, dimension=8)
+    client.upsert(name, ids=[f"v{i}" for i in range(100)], values=random_matrix(100, 8, seed=4))
+    ids = [f"v{i}" for i in range(50, 250)]
+    matrix = random_matrix(200, 8, seed=5)
+    counter = StatementCounter(monkeypatch)
+    client.upsert(name, ids=ids, values=matrix)
+    monkeypatch.undo()
+    assert any("TEMP TABLE" in s for s in counter.statements)
+    assert client.stats(name)["total_vector_count"] == 250
+    assert client.fetch(name, ["v60"])["v60"].values == pytest.approx(matrix[10].tolist())
+
+
+@pytest.mark.parametrize("in_caller_transaction", [False, True])
+def test_direct_copy_that_meets_a_concurrent_row_falls_back_to_merging(
+    django_client: Client, name: str, monkeypatch: pytest.MonkeyPatch, in_caller_transaction: bool
+) -> None:
+    from django.db import transaction
+
+    from vectra_django.providers.pgvector import PgvectorProvider
+
+    django_client.create_index(name, dimension=4)
+    django_client.upsert(name, ids=[f"c{i}" for i in range(100)], values=random_matrix(100, 4))
+    # As if another writer stored the ids between the existence check and the COPY.
+    monkeypatch.setattr(PgvectorProvider, "_any_exist", staticmethod(lambda *a: False))
+    matrix = random_matrix(150, 4, seed=6)
+    ids = [f"c{i}" for i in range(150)]
+    with transaction.atomic() if in_caller_transaction else contextlib.nullcontext():
+        django_client.upsert(name, ids=ids, values=matrix)
+        assert django_client.stats(name)["total_vector_count"] == 150
+    assert django_client.fetch(name, ["c3"])["c3"].values == pytest.approx(matrix[3].tolist())
+    assert django_client.fetch(name, ["c120"])["c120"].values == pytest.approx(matrix[120].tolist())
 
 
 def test_upsert_copy_twice_in_one_caller_transaction(django_client: Client, name: str) -> None:

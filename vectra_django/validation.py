@@ -152,37 +152,58 @@ def _check_matrix(arr: np.ndarray, expected: int | None, label: Any) -> None:
         raise ValidationError(f"{label(int(np.argmax(bad)))} contains NaN or infinity.")
 
 
+_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def metadata(value: Any, *, what: str = "metadata") -> dict[str, Any]:
     """A JSON-serialisable dict with string keys; ``None`` is ``{}``."""
+    return _metadata_and_json(value, what)[0]
+
+
+def _metadata_and_json(value: Any, what: str) -> tuple[dict[str, Any], bytes]:
+    """The checked dict and its compact JSON, encoded once for the whole write path."""
     if value is None:
-        return {}
+        return {}, b"{}"
     if not isinstance(value, Mapping):
         raise ValidationError(f"{what} must be a dict, got {type(value).__name__}.")
     for key in value:
         if not isinstance(key, str):
             raise ValidationError(f"{what} keys must be strings, got {key!r}.")
+    if not isinstance(value, dict):
+        value = dict(value)
     try:
-        json.dumps(value, allow_nan=False)
+        encoded = _encode_json(value).encode()
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} is not JSON-serialisable: {exc}.") from exc
-    return dict(value)
+    return value, encoded
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Validated upsert input: parallel ids, a float32 matrix and metadata dicts."""
+    """Validated upsert input: parallel ids, a float32 matrix and metadata dicts.
+
+    ``metadata_json`` holds each dict's compact JSON when validation produced it, so
+    providers that send JSON (pgvector's COPY) don't encode it a second time.
+    """
 
     ids: list[str]
     values: np.ndarray
     metadata: list[dict[str, Any]]
+    metadata_json: list[bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def chunks(self, size: int) -> Iterable[Batch]:
+        encoded = self.metadata_json
         for start in range(0, len(self.ids), size):
             end = start + size
-            yield Batch(self.ids[start:end], self.values[start:end], self.metadata[start:end])
+            yield Batch(
+                self.ids[start:end],
+                self.values[start:end],
+                self.metadata[start:end],
+                None if encoded is None else encoded[start:end],
+            )
 
 
 def batch(
@@ -206,8 +227,7 @@ def batch(
         metas = [{}] * len(id_list) if metadata is None else list(metadata)
         if len(metas) != len(id_list):
             raise ValidationError(f"Got {len(id_list)} ids but {len(metas)} metadata entries.")
-        metas = [_metadata_for(m, i) for m, i in zip(metas, id_list, strict=True)]
-        return Batch(id_list, matrix, metas)
+        return _batch(id_list, matrix, metas)
 
     if isinstance(vectors, Mapping | Vector | str | bytes):
         raise ValidationError("vectors must be a list of dicts or Vector objects.")
@@ -226,12 +246,15 @@ def batch(
                 f"but vector {id_list[0]!r} has {len(rows[0])}."
             )
     matrix = as_matrix(rows, expected_dimension=expected_dimension, labels=id_list)
-    metas = [_metadata_for(item[2], item[0]) for item in items]
-    return Batch(id_list, matrix, metas)
+    return _batch(id_list, matrix, [item[2] for item in items])
 
 
-def _metadata_for(value: Any, vid: str) -> dict[str, Any]:
-    return metadata(value, what=f"metadata of vector {vid!r}")
+def _batch(ids: list[str], matrix: np.ndarray, metas: list[Any]) -> Batch:
+    checked = [
+        _metadata_and_json(m, f"metadata of vector {vid!r}")
+        for m, vid in zip(metas, ids, strict=True)
+    ]
+    return Batch(ids, matrix, [c[0] for c in checked], [c[1] for c in checked])
 
 
 def _item(v: Any, position: int) -> tuple[Any, Any, Any]:

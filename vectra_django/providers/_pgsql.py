@@ -339,8 +339,11 @@ COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 
 
-def copy_rows(batch: Batch, halfvec: bool, chunk_rows: int = 2000) -> Iterator[bytes]:
-    """The binary COPY stream of ``(id text, embedding, metadata jsonb)`` rows, in chunks.
+def copy_rows(
+    batch: Batch, halfvec: bool, namespace: str | None = None, chunk_rows: int = 2000
+) -> Iterator[bytes]:
+    """The binary COPY stream of ``([namespace text,] id text, embedding, metadata jsonb)``
+    rows, in chunks; the namespace column is sent when ``namespace`` is given.
 
     The vectors are converted to big-endian in one numpy call and sliced, not dumped one by
     one, so the Python work per row is a few small byte strings.
@@ -350,21 +353,30 @@ def copy_rows(batch: Batch, halfvec: bool, chunk_rows: int = 2000) -> Iterator[b
     vector_header = struct.pack(">iHH", 4 + matrix.itemsize * dimension, dimension, 0)
     rows = memoryview(matrix.reshape(-1).view(np.uint8)).cast("B")
     stride = matrix.itemsize * dimension
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    pack_field = struct.Struct(">hi").pack
+    encoded = batch.metadata_json
+    if encoded is None:
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        encoded = [dumps(meta).encode() for meta in batch.metadata]
     pack_len = struct.Struct(">i").pack
+    if namespace is None:
+        row_start = struct.pack(">h", 3)
+    else:
+        ns = namespace.encode()
+        row_start = struct.pack(">hi", 4, len(ns)) + ns
     yield COPY_HEADER
     for start in range(0, len(batch), chunk_rows):
         parts: list[bytes | memoryview] = []
         for i in range(start, min(start + chunk_rows, len(batch))):
             vid = batch.ids[i].encode()
-            meta = b"\x01" + dumps(batch.metadata[i]).encode()
+            meta = encoded[i]
             parts += (
-                pack_field(3, len(vid)),
+                row_start,
+                pack_len(len(vid)),
                 vid,
                 vector_header,
                 rows[i * stride : (i + 1) * stride],
-                pack_len(len(meta)),
+                pack_len(len(meta) + 1),
+                b"\x01",
                 meta,
             )
         yield b"".join(parts)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -235,22 +236,62 @@ class PgvectorProvider(BaseProvider):
                         ],
                     )
                 return len(batch)
-            staging = sql.Identifier(f"vectra_stage_{uuid.uuid4().hex}")
-            tx.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE {} (id text, embedding {}, metadata jsonb) ON COMMIT DROP"
-                ).format(staging, table.column_type)
-            )
-            with tx.conn.cursor() as cur:
-                with cur.copy(
-                    sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(staging)
-                ) as copy:
-                    for chunk in _pgsql.copy_rows(batch, table.halfvec):
-                        copy.write(chunk)
-                cur.execute(_pgsql.upsert_from(table, staging), [namespace])
-                # Dropped now, not at commit: the caller's transaction may upsert again.
-                cur.execute(sql.SQL("DROP TABLE {}").format(staging))
+            if not self._any_exist(tx, table, batch.ids, namespace) and self._copy_new(
+                tx, table, batch, namespace
+            ):
+                return len(batch)
+            self._copy_upsert(tx, table, batch, namespace)
         return len(batch)
+
+    @staticmethod
+    def _any_exist(tx: Tx, table: Table, ids: list[str], namespace: str) -> bool:
+        row = tx.execute(
+            sql.SQL(
+                "SELECT EXISTS (SELECT 1 FROM {} WHERE namespace = %s AND id = ANY(%s))"
+            ).format(table.ident),
+            [namespace, ids],
+        ).fetchone()
+        return bool(row and row[0])
+
+    @staticmethod
+    def _copy_new(tx: Tx, table: Table, batch: Batch, namespace: str) -> bool:
+        """COPY straight into the index table: the fast path for ids not stored yet.
+
+        Runs in a savepoint, so a row written concurrently under one of the ids rolls back
+        only this attempt (``False``); the caller then takes the conflict-safe path.
+        """
+        tx.execute("SAVEPOINT vectra_copy")
+        try:
+            with tx.conn.cursor() as cur:
+                statement = sql.SQL(
+                    "COPY {} (namespace, id, embedding, metadata) FROM STDIN (FORMAT BINARY)"
+                ).format(table.ident)
+                with cur.copy(statement) as copy:
+                    for chunk in _pgsql.copy_rows(batch, table.halfvec, namespace):
+                        copy.write(chunk)
+        except psycopg.errors.UniqueViolation:
+            tx.execute("ROLLBACK TO SAVEPOINT vectra_copy")
+            tx.execute("RELEASE SAVEPOINT vectra_copy")
+            return False
+        tx.execute("RELEASE SAVEPOINT vectra_copy")
+        return True
+
+    @staticmethod
+    def _copy_upsert(tx: Tx, table: Table, batch: Batch, namespace: str) -> None:
+        """COPY into a temporary table, then ``INSERT ... ON CONFLICT`` from it."""
+        staging = sql.Identifier(f"vectra_stage_{uuid.uuid4().hex}")
+        tx.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE {} (id text, embedding {}, metadata jsonb) ON COMMIT DROP"
+            ).format(staging, table.column_type)
+        )
+        with tx.conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(staging)) as copy:
+                for chunk in _pgsql.copy_rows(batch, table.halfvec):
+                    copy.write(chunk)
+            cur.execute(_pgsql.upsert_from(table, staging), [namespace])
+            # Dropped now, not at commit: the caller's transaction may upsert again.
+            cur.execute(sql.SQL("DROP TABLE {}").format(staging))
 
     def query(self, index: str, request: QueryRequest) -> QueryResult:
         with self._session(index) as tx:
