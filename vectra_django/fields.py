@@ -206,10 +206,15 @@ class VectorField(PgVectorField):
 
     def metadata_for(self, instance: Model) -> dict[str, Any]:
         """The declared metadata fields of ``instance``; NULLs are left out (absent keys)."""
+        get = instance._meta.get_field
+        return self.metadata_from([getattr(instance, get(n).attname) for n in self.metadata_fields])
+
+    def metadata_from(self, values: Any) -> dict[str, Any]:
+        """Metadata from the values of ``metadata_fields``, in order (as ``values_list``
+        returns them); NULLs are left out."""
         meta = {}
-        for name in self.metadata_fields:
-            field = instance._meta.get_field(name)
-            value = metadata_value(getattr(instance, field.attname))
+        for name, raw in zip(self.metadata_fields, values, strict=True):
+            value = metadata_value(raw)
             if value is not None:
                 meta[name] = value
         return meta

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.db.models import Model
 
+from vectra_django.bulkread import values_rows
 from vectra_django.errors import NotFoundError, UnsupportedFeatureError, VectraError
 from vectra_django.fields import VectorField, pk_from_vector_id, vector_fields, vector_id
 
@@ -156,36 +157,36 @@ class Command(BaseCommand):
     def copy_rows(
         self, model: type[Model], vf: VectorField, client: Any, delete_nulls: bool
     ) -> tuple[int, int]:
-        """Upsert every row with a vector, in keyset batches (``pk > last``, never OFFSET)."""
+        """Upsert every row with a vector, in keyset batches (``pk > last``, never OFFSET).
+
+        Rows are read as values, with vectors in binary (:mod:`vectra_django.bulkread`),
+        and each batch goes to the provider as one float32 matrix.
+        """
         batch_size, dry_run = self.options["batch_size"], self.options["dry_run"]
         columns = [
             "pk",
             vf.attname,
             *(model._meta.get_field(n).attname for n in vf.metadata_fields),
         ]
-        base = model._base_manager.using(self.options["database"]).order_by("pk").only(*columns)
+        base = model._base_manager.using(self.options["database"]).order_by("pk")
         progress = self.progress(base.count())
         upserted = deleted = 0
         last = None
         try:
             while True:
                 page = base if last is None else base.filter(pk__gt=last)
-                rows = list(page[:batch_size])
+                rows = values_rows(page[:batch_size], *columns)
                 if not rows:
                     break
-                last = rows[-1].pk
-                present, missing = [], []
-                for row in rows:
-                    if getattr(row, vf.attname) is None:
-                        missing.append(vector_id(vf.model, row.pk))
-                    else:
-                        present.append(row)
+                last = rows[-1][0]
+                present = [row for row in rows if row[1] is not None]
+                missing = [vector_id(vf.model, row[0]) for row in rows if row[1] is None]
                 if present and not dry_run:
                     client.upsert(
                         vf.index_name,
-                        ids=[vector_id(vf.model, r.pk) for r in present],
-                        values=np.asarray([getattr(r, vf.attname) for r in present], np.float32),
-                        metadata=[vf.metadata_for(r) for r in present],
+                        ids=[vector_id(vf.model, row[0]) for row in present],
+                        values=np.stack([row[1] for row in present]),
+                        metadata=[vf.metadata_from(row[2:]) for row in present],
                         namespace=vf.namespace,
                     )
                 if missing and delete_nulls and not dry_run:
