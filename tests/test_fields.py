@@ -198,3 +198,24 @@ def test_opclass_per_metric():
 def test_form_field_shows_the_text_form():
     form_field = Document._meta.get_field("embedding").formfield()
     assert form_field.prepare_value([1.0, 2.0, 0.5]) == "[1.0,2.0,0.5]"
+
+
+def test_loaded_vectors_are_exact_plain_lists_and_skip_revalidation(monkeypatch):
+    rng = np.random.default_rng(7)
+    stored = [
+        Document.objects.create(title=str(i), embedding=rng.standard_normal(3)).embedding
+        for i in range(20)
+    ]
+    checked = []
+    original = VectorField.coerce
+    monkeypatch.setattr(
+        VectorField, "coerce", lambda self, value: checked.append(value) or original(self, value)
+    )
+    loaded = [d.embedding for d in Document.objects.order_by("pk")]
+    assert loaded == stored  # float32 values, bit for bit
+    assert all(type(v) is list for v in loaded)
+    assert checked == []
+    doc = Document.objects.first()
+    with pytest.raises(ValidationError):
+        doc.embedding = [1.0, float("nan"), 0.0]  # assignments are still checked
+    assert len(checked) == 1

@@ -68,11 +68,24 @@ def metadata_value(value: Any) -> Any:
     return str(value)
 
 
+class _Stored(list):
+    """A vector just read from the database: already float32 and checked by the column."""
+
+    __slots__ = ()
+
+
 class VectorDescriptor(DeferredAttribute):
-    """Validates on assignment, so a bad vector fails where it is set, not at commit."""
+    """Validates on assignment, so a bad vector fails where it is set, not at commit.
+
+    Values loaded from the database skip the check (the column guarantees the dimension and
+    finiteness) and are stored as plain lists.
+    """
 
     def __set__(self, instance: Model, value: Any) -> None:
-        instance.__dict__[self.field.attname] = self.field.coerce(value)
+        if type(value) is _Stored:
+            instance.__dict__[self.field.attname] = list(value)
+        else:
+            instance.__dict__[self.field.attname] = self.field.coerce(value)
 
 
 class VectorFormField(forms.CharField):
@@ -308,12 +321,15 @@ def _parse_text(value: str, what: str) -> list[float]:
 
 def _from_db(value: Any) -> list[float] | None:
     # psycopg returns text unless pgvector's adapters are registered on the connection,
-    # in which case it returns a NumPy array: accept both.
+    # in which case it returns a NumPy array or a pgvector.Vector: accept all three.
     if value is None:
         return None
     if isinstance(value, str):
-        value = PgVector._from_text(value)
+        # float32, as stored: PostgreSQL prints the shortest text for each float32, and
+        # parsing straight to float32 gives back exactly the stored values.
+        array = np.fromstring(value[1:-1], dtype=np.float32, sep=",")
     elif isinstance(value, PgVector):
-        return value.to_list()
-    # float32, as stored: PostgreSQL prints the shortest text, which parses to float64.
-    return np.asarray(value, dtype=np.float32).tolist()
+        array = value.to_numpy()
+    else:
+        array = np.asarray(value, dtype=np.float32)
+    return _Stored(array.tolist())

@@ -31,9 +31,14 @@ class VectorMixin(models.Model):
         return vector_id(self._vector_field(None).model, self.pk)
 
     def similar(
-        self, limit: int = 5, filter: dict[str, Any] | None = None, field: str | None = None
+        self,
+        limit: int = 5,
+        filter: dict[str, Any] | None = None,
+        field: str | None = None,
+        include_values: bool = False,
     ) -> VectorQuerySet | QueryResult:
-        """The rows nearest to this one (never this one), best first."""
+        """The rows nearest to this one (never this one), best first; vector columns are
+        deferred unless ``include_values=True``, as in ``vector_search``."""
         vf = self._vector_field(field)
         values = getattr(self, vf.attname)
         if values is None:
@@ -41,7 +46,7 @@ class VectorMixin(models.Model):
                 f"{self._meta.label} {self.pk!r} has no {vf.name} to compare with."
             )
         return self._search_queryset()._search(
-            values, limit, filter, None, vf.name, None, True, self.pk
+            values, limit, filter, None, vf.name, None, True, self.pk, include_values
         )
 
     def index_vector(self, field: str | None = None) -> None:

@@ -60,12 +60,26 @@ class VectorQuerySet(models.QuerySet):
         field: str | None = None,
         namespace: str | None = None,
         load_records: bool = True,
+        include_values: bool = False,
     ) -> VectorQuerySet | QueryResult:
         """The ``limit`` rows nearest ``vector``, best first, each with ``vector_score``
         (higher is better) and ``vector_distance``; a :class:`QueryResult` of
-        ``f"{db_table}_{pk}"`` ids when ``load_records=False``."""
+        ``f"{db_table}_{pk}"`` ids when ``load_records=False``.
+
+        Like the client's ``query()``, results leave the vector columns unloaded (deferred)
+        unless ``include_values=True``: a search rarely needs them, and they are most of
+        the bytes a row carries.
+        """
         return self._search(
-            vector, limit, filter, score_threshold, field, namespace, load_records, None
+            vector,
+            limit,
+            filter,
+            score_threshold,
+            field,
+            namespace,
+            load_records,
+            None,
+            include_values,
         )
 
     def _search(
@@ -78,6 +92,7 @@ class VectorQuerySet(models.QuerySet):
         namespace: str | None,
         load_records: bool,
         exclude: Any,
+        include_values: bool = False,
     ) -> VectorQuerySet | QueryResult:
         vf = self._vector_field(field)
         if vector is None:
@@ -93,8 +108,17 @@ class VectorQuerySet(models.QuerySet):
                     "is searched in place on its own table (filter the queryset instead)."
                 )
             qs = self if exclude is None else self.exclude(pk=exclude)
+            if load_records and not include_values:
+                qs = qs._without_vectors()
             return qs._inline(vf, values, limit, node, threshold, load_records)
-        return self._remote(vf, values, limit, node, threshold, namespace, load_records, exclude)
+        qs = self if include_values else self._without_vectors()
+        return qs._remote(vf, values, limit, node, threshold, namespace, load_records, exclude)
+
+    def _without_vectors(self) -> VectorQuerySet:
+        """The same rows with every vector column deferred (left alone after ``values()``)."""
+        if self._fields is not None:
+            return self
+        return self.defer(*[f.name for f in vector_fields(self.model)])
 
     def _vector_field(self, name: str | None) -> VectorField:
         fields = vector_fields(self.model)

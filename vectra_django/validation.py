@@ -160,22 +160,31 @@ def metadata(value: Any, *, what: str = "metadata") -> dict[str, Any]:
     return _metadata_and_json(value, what)[0]
 
 
-def _metadata_and_json(value: Any, what: str) -> tuple[dict[str, Any], bytes]:
-    """The checked dict and its compact JSON, encoded once for the whole write path."""
+def _metadata_and_json(value: Any, what: Any) -> tuple[dict[str, Any], bytes]:
+    """The checked dict and its compact JSON, encoded once for the whole write path.
+
+    ``what`` names the value in errors: a string, or a vector id (formatted only on error,
+    since this runs once per vector).
+    """
     if value is None:
         return {}, b"{}"
-    if not isinstance(value, Mapping):
-        raise ValidationError(f"{what} must be a dict, got {type(value).__name__}.")
-    for key in value:
-        if not isinstance(key, str):
-            raise ValidationError(f"{what} keys must be strings, got {key!r}.")
-    if not isinstance(value, dict):
+    if type(value) is not dict:
+        if not isinstance(value, Mapping):
+            raise ValidationError(f"{_what(what)} must be a dict, got {type(value).__name__}.")
         value = dict(value)
+    for key in value:
+        # json would quietly turn 1, True or None keys into strings.
+        if type(key) is not str and not isinstance(key, str):
+            raise ValidationError(f"{_what(what)} keys must be strings, got {key!r}.")
     try:
         encoded = _encode_json(value).encode()
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what} is not JSON-serialisable: {exc}.") from exc
+        raise ValidationError(f"{_what(what)} is not JSON-serialisable: {exc}.") from exc
     return value, encoded
+
+
+def _what(what: Any) -> str:
+    return what if isinstance(what, str) else f"metadata of vector {what[0]!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,10 +259,7 @@ def batch(
 
 
 def _batch(ids: list[str], matrix: np.ndarray, metas: list[Any]) -> Batch:
-    checked = [
-        _metadata_and_json(m, f"metadata of vector {vid!r}")
-        for m, vid in zip(metas, ids, strict=True)
-    ]
+    checked = [_metadata_and_json(m, (vid,)) for m, vid in zip(metas, ids, strict=True)]
     return Batch(ids, matrix, [c[0] for c in checked], [c[1] for c in checked])
 
 
