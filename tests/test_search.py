@@ -70,14 +70,24 @@ def test_inline_search_is_one_select(docs):
     assert "<=>" in searches[0] and '"status"' in searches[0] and "LIMIT 2" in searches[0]
 
 
-def test_inline_search_sets_search_settings_in_its_transaction(docs):
-    list(Document.objects.filter(status="published").vector_search([1, 0, 0], limit=100))
+@pytest.mark.parametrize(
+    ("filtered", "limit", "expected"),
+    [
+        (True, 100, ("force_custom_plan", "200", "relaxed_order")),
+        (True, 300, ("force_custom_plan", "300", "relaxed_order")),
+        (False, 10, ("force_custom_plan", "40", "off")),
+        (False, 100, ("force_custom_plan", "100", "off")),
+    ],
+)
+def test_inline_search_sets_search_settings_in_its_transaction(docs, filtered, limit, expected):
+    qs = Document.objects.filter(status="published") if filtered else Document.objects.all()
+    list(qs.vector_search([1, 0, 0], limit=limit))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('plan_cache_mode'), current_setting('hnsw.ef_search'),"
             " current_setting('hnsw.iterative_scan')"
         )
-        assert cursor.fetchone() == ("force_custom_plan", "100", "relaxed_order")
+        assert cursor.fetchone() == expected
 
 
 def test_inline_cosine_scores_and_distances(docs):

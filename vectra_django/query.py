@@ -30,9 +30,9 @@ from .errors import NotFoundError, ValidationError
 from .fields import VectorField, pk_from_vector_id, vector_fields, vector_id
 from .instrumentation import instrument
 from .metrics import distance_from_score
+from .providers._pgsql import default_ef_search
 from .types import Match, QueryResult
 
-MAX_EF_SEARCH = 1000
 OVERFETCH = (3, 10)
 
 TRUE = Q(pk__isnull=False)
@@ -156,7 +156,7 @@ class VectorQuerySet(models.QuerySet):
                 qs = qs.filter(vector_distance__lte=bound)
         qs = qs.order_by("vector_distance")[:limit]
         options = {
-            "ef_search": min(MAX_EF_SEARCH, max(40, limit)),
+            "ef_search": default_ef_search(limit, filtered),
             "iterative": filtered,
             "index": vf.index or vf.model._meta.db_table,
             "limit": limit,
