@@ -70,24 +70,74 @@ def test_inline_search_is_one_select(docs):
     assert "<=>" in searches[0] and '"status"' in searches[0] and "LIMIT 2" in searches[0]
 
 
+def search_statements(ctx):
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+def test_unfiltered_search_within_pgvector_defaults_is_one_statement(docs):
+    list(Document.objects.vector_search([1, 0, 0], limit=3))  # learns the session's ef_search
+    with CaptureQueriesContext(connection) as ctx:
+        results = list(Document.objects.vector_search([1, 0, 0], limit=3))
+    assert titles(results) == ["east", "north-east", "north"]
+    [statement] = search_statements(ctx)
+    assert "<=>" in statement and "set_config" not in statement
+
+
 @pytest.mark.parametrize(
     ("filtered", "limit", "expected"),
     [
-        (True, 100, ("force_custom_plan", "200", "relaxed_order")),
+        (True, 10, ("force_custom_plan", "200", "relaxed_order")),
         (True, 300, ("force_custom_plan", "300", "relaxed_order")),
-        (False, 10, ("force_custom_plan", "40", "off")),
         (False, 100, ("force_custom_plan", "100", "off")),
     ],
 )
-def test_inline_search_sets_search_settings_in_its_transaction(docs, filtered, limit, expected):
+def test_search_sets_what_the_defaults_do_not_give(docs, filtered, limit, expected):
     qs = Document.objects.filter(status="published") if filtered else Document.objects.all()
-    list(qs.vector_search([1, 0, 0], limit=limit))
+    with CaptureQueriesContext(connection) as ctx:
+        list(qs.vector_search([1, 0, 0], limit=limit))
+    assert any("set_config" in sql for sql in search_statements(ctx))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('plan_cache_mode'), current_setting('hnsw.ef_search'),"
             " current_setting('hnsw.iterative_scan')"
         )
         assert cursor.fetchone() == expected
+
+
+def test_a_session_with_a_lower_ef_search_gets_it_raised(docs):
+    from vectra_django.query import _session_ef_search
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = 2")
+    _session_ef_search.clear()
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            results = list(Document.objects.vector_search([1, 0, 0], limit=3))
+    finally:
+        _session_ef_search.clear()  # the SET LOCAL ends with the test's transaction
+    assert len(results) == 3
+    assert any("set_config" in sql for sql in search_statements(ctx))
+
+
+def test_the_query_vector_is_a_bound_parameter_of_an_unprepared_statement(docs, monkeypatch):
+    import psycopg
+
+    sent = []
+    original = psycopg.Cursor.execute
+
+    def record(self, query, params=None, **kwargs):
+        sent.append((type(self), query, params, kwargs.get("prepare")))
+        return original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", record)
+    factory = connection.connection.cursor_factory
+    list(Document.objects.vector_search([0.25, 0.5, 1], limit=2))
+    monkeypatch.undo()
+    [(cursor_type, query, params, prepare)] = [s for s in sent if "<=>" in str(s[1])]
+    assert not issubclass(cursor_type, psycopg.ClientCursor)
+    assert "0.25" not in query and "[0.25,0.5,1]" in params
+    assert prepare is False
+    assert connection.connection.cursor_factory is factory  # put back afterwards
 
 
 def test_inline_cosine_scores_and_distances(docs):

@@ -57,9 +57,18 @@ def vector_fields(model: type[Model] | Model) -> list[VectorField]:
     return [f for f in model._meta.concrete_fields if isinstance(f, VectorField)]
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def vector_text(values: Any) -> str:
+    """pgvector's text form of float32 ``values``: nine significant digits, the fewest that
+    give back every float32 exactly, formatted twice as fast as one ``str()`` per value."""
+    return "[" + ",".join(map("%.9g".__mod__, values)) + "]"
+
+
 def metadata_value(value: Any) -> Any:
     """A model value as JSON metadata: scalars as they are, everything else as text."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if type(value) in _JSON_SCALARS or isinstance(value, bool | int | float | str):
         return value
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -175,7 +184,12 @@ class VectorField(PgVectorField):
 
     def get_prep_value(self, value: Any) -> str | None:
         value = self.coerce(value)
-        return None if value is None else PgVector._to_db(value)
+        return None if value is None else vector_text(value)
+
+    def value_to_string(self, obj: Model) -> str:
+        # Serializers and fixtures are read by people: the shortest text, not nine digits.
+        value = self.coerce(self.value_from_object(obj))
+        return "" if value is None else PgVector._to_db(value)
 
     def formfield(self, **kwargs: Any) -> forms.Field:
         # Skip pgvector's formfield, which would drop ``model_field``.

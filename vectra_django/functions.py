@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from django.db.models import Expression, F, FloatField, Value
 from django.db.models.expressions import CombinedExpression
 from pgvector.django import CosineDistance, L2Distance, MaxInnerProduct
 
+from .fields import vector_text
 from .metrics import Metric
 
 DISTANCES = {"cosine": CosineDistance, "euclidean": L2Distance, "dotproduct": MaxInnerProduct}
@@ -22,6 +24,8 @@ def distance(metric: Metric, expression: Any, vector: Any) -> Expression:
     """The raw distance between a column (or expression) and ``vector``."""
     if isinstance(expression, str):
         expression = F(expression)
+    if not hasattr(vector, "resolve_expression"):
+        vector = Value(vector_text(np.asarray(vector, dtype=np.float32).tolist()))
     return DISTANCES[metric](expression, vector)
 
 

@@ -42,6 +42,8 @@ FILTERED_EF_SEARCH = 200
 def default_ef_search(top_k: int, filtered: bool) -> int:
     """The ``hnsw.ef_search`` a search of ``top_k`` runs with unless told otherwise."""
     return min(MAX_EF_SEARCH, max(FILTERED_EF_SEARCH if filtered else EF_SEARCH, top_k))
+
+
 DISTANCE_OPERATORS: dict[Metric, str] = {"cosine": "<=>", "euclidean": "<->", "dotproduct": "<#>"}
 _OPCLASS_SUFFIX: dict[Metric, str] = {
     "cosine": "cosine_ops",
