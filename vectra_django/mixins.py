@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db import models
 
 from . import sync
 from .errors import ValidationError
-from .fields import VectorField, vector_fields, vector_id
+from .fields import VectorField, embed_sources, vector_fields, vector_id
 from .query import VectorManager, VectorQuerySet
 from .types import QueryResult
 
@@ -24,6 +25,31 @@ class VectorMixin(models.Model):
 
     class Meta:
         abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, also writing the vectors recomputed because ``update_fields`` changed their
+        ``source`` (Django writes only the fields it is given)."""
+        if args:  # the positional form Django 5 still accepts
+            names = ("force_insert", "force_update", "using", "update_fields")
+            kwargs.update(zip(names, args, strict=False))
+        fields = self._fields_to_write(kwargs.get("update_fields"))
+        if fields is not None:
+            added = embed_sources(type(self), [self], fields)
+            if added and kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], *added}
+        super().save(**kwargs)
+
+    save.alters_data = True  # type: ignore[attr-defined]
+
+    def _fields_to_write(self, update_fields: Collection[str] | None) -> set[str] | None:
+        """``update_fields``, or the loaded fields Django saves for a deferred instance, or
+        ``None`` for a full save (whose vectors are computed by the ``pre_save`` signal)."""
+        if update_fields is not None:
+            return set(update_fields)
+        deferred = self.get_deferred_fields()
+        if not deferred:
+            return None
+        return {f.attname for f in self._meta.concrete_fields if f.attname not in deferred}
 
     @property
     def vector_id(self) -> str:

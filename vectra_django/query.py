@@ -27,7 +27,7 @@ from django.db.models.query import ModelIterable
 
 from . import filters, functions, sync, validation
 from .errors import NotFoundError, ValidationError
-from .fields import VectorField, pk_from_vector_id, vector_fields, vector_id
+from .fields import VectorField, embed_sources, pk_from_vector_id, vector_fields, vector_id
 from .instrumentation import instrument
 from .metrics import distance_from_score
 from .types import Match, QueryResult
@@ -227,6 +227,8 @@ class VectorQuerySet(models.QuerySet):
     # -- bulk writes that bypass signals ------------------------------------------------------
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[models.Model]:
+        objs = list(objs)
+        embed_sources(self.model, objs)  # batched: Django's pre_save would embed row by row
         created = super().bulk_create(objs, *args, **kwargs)
         if sync.synced_fields(self.model, self.db):
             sync.current().sync_objects(self.model, created, self.db)
@@ -234,6 +236,8 @@ class VectorQuerySet(models.QuerySet):
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
         objs = list(objs)
+        fields = list(fields)
+        fields += embed_sources(self.model, objs, fields)
         count = super().bulk_update(objs, fields, *args, **kwargs)
         touched = set(fields)
         synced = [f for f in sync.synced_fields(self.model, self.db) if f.sync_fields() & touched]
