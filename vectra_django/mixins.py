@@ -29,15 +29,19 @@ class VectorMixin(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save, also writing the vectors recomputed because ``update_fields`` changed their
         ``source`` (Django writes only the fields it is given)."""
-        if args:  # the positional form Django 5 still accepts
-            names = ("force_insert", "force_update", "using", "update_fields")
-            kwargs.update(zip(names, args, strict=False))
-        fields = self._fields_to_write(kwargs.get("update_fields"))
-        if fields is not None:
-            added = embed_sources(type(self), [self], fields)
-            if added and kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], *added}
-        super().save(**kwargs)
+        # Django 5.2 still accepts (and warns about) save(force_insert, force_update, using,
+        # update_fields): left positional, so that warning stays.
+        positional = len(args) > 3
+        update_fields = args[3] if positional else kwargs.get("update_fields")
+        fields = self._fields_to_write(update_fields)
+        added = embed_sources(type(self), [self], fields) if fields is not None else []
+        if added and update_fields is not None:
+            update_fields = {*update_fields, *added}
+            if positional:
+                args = (*args[:3], update_fields, *args[4:])
+            else:
+                kwargs["update_fields"] = update_fields
+        super().save(*args, **kwargs)
 
     save.alters_data = True  # type: ignore[attr-defined]
 
