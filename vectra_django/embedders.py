@@ -54,9 +54,13 @@ class Embedder(Protocol):
 
     dimension: int
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed each text: a float32 ``(len(texts), dimension)`` array, rows normalised."""
+        ...
 
-    def embed_one(self, text: str) -> np.ndarray: ...
+    def embed_one(self, text: str) -> np.ndarray:
+        """Embed one text: a float32 vector of length ``dimension``."""
+        ...
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -255,6 +259,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
+        """The vectors' length: known for ``all-MiniLM-L6-v2`` or when given, else read
+        from the model (which loads it)."""
         if self._dimension is None:
             model = self.model
             # Renamed in sentence-transformers 5; the old name still works before that.

@@ -241,6 +241,7 @@ class VectorField(PgVectorField):
         return name[:63]
 
     def provider_config(self) -> dict[str, Any] | None:
+        """The field's ``VECTRA`` alias settings, or ``None`` when the alias is missing."""
         from .connections import clients
 
         return clients.settings.get(self.provider)
@@ -256,6 +257,7 @@ class VectorField(PgVectorField):
         )
 
     def client(self) -> Client:
+        """The client of the field's ``VECTRA`` alias."""
         from .connections import clients
 
         return clients[self.provider]

@@ -227,6 +227,8 @@ class VectorQuerySet(models.QuerySet):
     # -- bulk writes that bypass signals ------------------------------------------------------
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[models.Model]:
+        """Django's ``bulk_create``, plus: computed vectors (``source=``) are embedded in
+        batched calls first, and synced fields are written to their stores."""
         objs = list(objs)
         embed_sources(self.model, objs)  # batched: Django's pre_save would embed row by row
         created = super().bulk_create(objs, *args, **kwargs)
@@ -235,6 +237,9 @@ class VectorQuerySet(models.QuerySet):
         return created
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        """Django's ``bulk_update``, plus: when ``fields`` names a vector's source, the rows
+        whose text changed are embedded in batched calls and the vector field is added to
+        ``fields``; synced fields that changed are written to their stores."""
         objs = list(objs)
         fields = list(fields)
         fields += embed_sources(self.model, objs, fields)
