@@ -86,6 +86,14 @@ def test_update_fields_with_a_changed_source_also_writes_the_vector():
     assert stored_vector(Article, loaded.pk) == pytest.approx(vector_of("gzip\nread"))
 
 
+def test_update_fields_may_be_any_iterable():
+    loaded = Article.objects.get(pk=Article.objects.create(title="csv").pk)
+    loaded.title = "gzip"
+    loaded.save(update_fields=(name for name in ["title"]))
+    assert Article.objects.get(pk=loaded.pk).title == "gzip"
+    assert stored_vector(Article, loaded.pk) == pytest.approx(vector_of("gzip"))
+
+
 def test_update_fields_without_a_source_change_leave_the_vector_alone():
     loaded = Article.objects.get(pk=Article.objects.create(title="csv", body="read").pk)
     loaded.status = "published"

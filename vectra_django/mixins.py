@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 from django.db import models
 
 from . import sync
 from .errors import ValidationError
-from .fields import VectorField, embed_sources, vector_fields, vector_id
+from .fields import (
+    VectorField,
+    embed_sources,
+    source_vector_fields,
+    vector_fields,
+    vector_id,
+)
 from .query import VectorManager, VectorQuerySet
 from .types import QueryResult
 
@@ -29,31 +34,27 @@ class VectorMixin(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save, also writing the vectors recomputed because ``update_fields`` changed their
         ``source`` (Django writes only the fields it is given)."""
+        if not source_vector_fields(type(self)):
+            super().save(*args, **kwargs)
+            return
         # Django 5.2 still accepts (and warns about) save(force_insert, force_update, using,
         # update_fields): left positional, so that warning stays.
         positional = len(args) > 3
         update_fields = args[3] if positional else kwargs.get("update_fields")
-        fields = self._fields_to_write(update_fields)
-        added = embed_sources(type(self), [self], fields) if fields is not None else []
-        if added and update_fields is not None:
-            update_fields = {*update_fields, *added}
+        if update_fields is not None:
+            update_fields = set(update_fields)  # it may be a one-shot iterator
+            update_fields.update(embed_sources(type(self), [self], update_fields))
             if positional:
                 args = (*args[:3], update_fields, *args[4:])
             else:
                 kwargs["update_fields"] = update_fields
+        elif deferred := self.get_deferred_fields():
+            # Django saves the loaded fields only; a vector computed now is loaded by then.
+            loaded = {f.attname for f in self._meta.concrete_fields} - deferred
+            embed_sources(type(self), [self], loaded)
         super().save(*args, **kwargs)
 
     save.alters_data = True  # type: ignore[attr-defined]
-
-    def _fields_to_write(self, update_fields: Collection[str] | None) -> set[str] | None:
-        """``update_fields``, or the loaded fields Django saves for a deferred instance, or
-        ``None`` for a full save (whose vectors are computed by the ``pre_save`` signal)."""
-        if update_fields is not None:
-            return set(update_fields)
-        deferred = self.get_deferred_fields()
-        if not deferred:
-            return None
-        return {f.attname for f in self._meta.concrete_fields if f.attname not in deferred}
 
     @property
     def vector_id(self) -> str:
