@@ -65,14 +65,10 @@ def browser(tmp_path_factory):
 def corpus_slice():
     """About fifty real documents: the docstrings of a few modules, embedded like the demo."""
     from example_project.documents.corpus import iter_corpus
-    from example_project.documents.embedding import document_embedder
     from example_project.documents.models import Document
-    from vectra_django.embedders import embed_changed
 
     entries = [e for e in iter_corpus() if e.source in SOURCES][:50]
-    documents = [Document(**vars(entry)) for entry in entries]
-    embed_changed(documents, "embedding_text", "embedding", document_embedder())
-    return Document.objects.bulk_create(documents)
+    return Document.objects.bulk_create(Document(**vars(entry)) for entry in entries)
 
 
 def wait(driver, condition, timeout=15):

@@ -22,11 +22,19 @@ DEFAULT_SETTINGS = {DEFAULT_ALIAS: {"PROVIDER": "pgvector", "DATABASE": "default
 
 
 class ClientHandler(BaseConnectionHandler):
+    """The ``clients`` registry: ``clients[alias]`` is that alias's :class:`Client`.
+
+    Built on Django's own connection handler (the one behind ``caches``), so the settings are
+    read on first use; an unknown alias or a malformed ``VECTRA`` is a ``ConfigurationError``.
+    """
+
     settings_name = "VECTRA"
     exception_class = ConfigurationError
     thread_critical = False
 
     def configure_settings(self, settings: dict[str, Any] | None) -> dict[str, Any]:
+        """``VECTRA`` checked for shape (a dict of aliases, each with a ``PROVIDER``); without
+        the setting, a pgvector ``default`` alias on the ``default`` database."""
         from django.conf import settings as django_settings
 
         configured = getattr(django_settings, "VECTRA", None) if settings is None else settings
@@ -40,6 +48,7 @@ class ClientHandler(BaseConnectionHandler):
         return configured
 
     def create_connection(self, alias: str) -> Client:
+        """Build the client of ``alias`` (called once per alias, on first access)."""
         return Client.from_settings(self.settings[alias], alias=alias)
 
     def __getitem__(self, alias: str) -> Client:
@@ -57,6 +66,7 @@ class ClientHandler(BaseConnectionHandler):
         self._settings = None
 
     def close_all(self) -> None:
+        """Close the clients built so far (their pools and HTTP sessions)."""
         # Only clients already built, and without re-reading settings that may be invalid.
         for alias in self.__dict__.get("settings", {}):
             client = getattr(self._connections, alias, None)

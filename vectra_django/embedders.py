@@ -31,11 +31,13 @@ __all__ = [
     "Embedder",
     "HashingEmbedder",
     "SentenceTransformerEmbedder",
+    "Source",
     "embed_changed",
     "embed_if_changed",
     "get_embedder",
     "remember_source",
     "source_hash",
+    "source_text",
     "track_source",
 ]
 
@@ -52,9 +54,13 @@ class Embedder(Protocol):
 
     dimension: int
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed each text: a float32 ``(len(texts), dimension)`` array, rows normalised."""
+        ...
 
-    def embed_one(self, text: str) -> np.ndarray: ...
+    def embed_one(self, text: str) -> np.ndarray:
+        """Embed one text: a float32 vector of length ``dimension``."""
+        ...
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -253,6 +259,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
+        """The vectors' length: known for ``all-MiniLM-L6-v2`` or when given, else read
+        from the model (which loads it)."""
         if self._dimension is None:
             model = self.model
             # Renamed in sentence-transformers 5; the old name still works before that.
@@ -322,6 +330,11 @@ def _is_embedder(obj: Any) -> bool:
 # --- recompute only when the source text changed -------------------------------------------
 
 _HASHES = "_vectra_source_hashes"
+_MISSING = object()
+
+#: Where a vector's text comes from: an attribute name, several (joined with newlines) or a
+#: callable taking the instance.
+Source = str | Sequence[str] | Callable[[Any], Any]
 
 
 def source_hash(text: str | None) -> str:
@@ -329,51 +342,86 @@ def source_hash(text: str | None) -> str:
     return hashlib.blake2b((text or "").encode(), digest_size=16).hexdigest()
 
 
-def _is_loaded(instance: Any, *names: str) -> bool:
-    """Whether reading ``names`` costs no query (deferred fields are missing from __dict__)."""
+def source_text(instance: Any, source: Source) -> str:
+    """The text ``source`` gives for ``instance``; ``None`` and empty values count as ``""``.
+
+    Several names give their non-empty values joined with newlines, so a blank field
+    leaves no stray separator that would change the fingerprint.
+    """
+    if callable(source):
+        value = source(instance)
+        return "" if value is None else str(value)
+    names = (source,) if isinstance(source, str) else source
+    values = (getattr(instance, name) for name in names)
+    return "\n".join(str(v) for v in values if v is not None and v != "")
+
+
+def _source_names(source: Source) -> tuple[str, ...] | None:
+    """The attribute names ``source`` reads, or ``None`` when a callable may read anything."""
+    if callable(source):
+        return None
+    return (source,) if isinstance(source, str) else tuple(source)
+
+
+def _is_loaded(instance: Any, source: Source, vector_field: str) -> bool:
+    """Whether reading ``source`` and the vector costs no query (deferred fields are missing
+    from ``__dict__``)."""
+    names = _source_names(source)
     concrete = {f.attname for f in instance._meta.concrete_fields}
-    loaded = [n in instance.__dict__ for n in names if n in concrete]
-    if all(n in concrete for n in names):
-        return all(loaded)
-    # A property as source may read any field: require that nothing is deferred.
-    return all(loaded) and not instance.get_deferred_fields()
+    wanted = (*(names or ()), vector_field)
+    if not all(n in instance.__dict__ for n in wanted if n in concrete):
+        return False
+    if names is not None and all(n in concrete for n in names):
+        return True
+    # A callable or a property as source may read any field: require that nothing is deferred.
+    return not instance.get_deferred_fields()
 
 
-def remember_source(instance: Any, source: str, vector_field: str) -> None:
+def _record(instance: Any, vector_field: str, digest: str) -> None:
+    # A new dict each time: copy.copy() of a model instance shares its __dict__ values.
+    hashes = instance.__dict__.get(_HASHES, {})
+    instance.__dict__[_HASHES] = {**hashes, vector_field: digest}
+
+
+def remember_source(instance: Any, source: Source, vector_field: str) -> None:
     """Record that ``instance``'s current vector was computed from its current source text.
 
-    Called when a row is loaded (see ``track_source``). Does nothing when the vector is
-    empty or either value is deferred, so a later save computes the vector.
+    Called when a row is loaded (see ``track_source``) and when a vector is assigned to a
+    ``VectorField`` with a ``source``. Does nothing when the vector is empty or either
+    value is deferred, so a later save computes the vector.
     """
     if not _is_loaded(instance, source, vector_field):
         return
     if instance.__dict__.get(vector_field) is None:
         return
-    instance.__dict__.setdefault(_HASHES, {})[vector_field] = source_hash(getattr(instance, source))
+    _record(instance, vector_field, source_hash(source_text(instance, source)))
 
 
-def _needs_embedding(instance: Any, source: str, vector_field: str) -> tuple[bool, str]:
-    text = getattr(instance, source) or ""
-    digest = source_hash(text)
+def is_tracked(instance: Any) -> bool:
+    """Whether ``instance`` went through ``track_source``'s receiver (its ``__init__`` is over)."""
+    return _HASHES in instance.__dict__
+
+
+def _needs_embedding(instance: Any, text: str, vector_field: str) -> bool:
     known = instance.__dict__.get(_HASHES, {}).get(vector_field)
     # A deferred vector is assumed present: reading it would cost a query.
     has_vector = instance.__dict__.get(vector_field, True) is not None
-    return (known != digest or not has_vector), text
+    return known != source_hash(text) or not has_vector
 
 
-def embed_if_changed(instance: Any, source: str, vector_field: str, embedder: Embedder) -> bool:
-    """Set ``instance.<vector_field>`` from ``instance.<source>`` if that text changed.
+def embed_if_changed(instance: Any, source: Source, vector_field: str, embedder: Embedder) -> bool:
+    """Set ``instance.<vector_field>`` from its ``source`` text if that text changed.
 
-    ``source`` is a field or any attribute (a property combining several fields works).
-    Returns whether an embedding was computed. Call it before saving (``VectorField``
-    does so in ``pre_save`` when it names a ``source``).
+    ``source`` is a field or any attribute (a property combining several fields works),
+    a sequence of them, or a callable taking the instance. Returns whether the vector was
+    set. Call it before saving (``VectorField(source=...)`` does so on every save).
     """
     return embed_changed([instance], source, vector_field, embedder) == 1
 
 
 def embed_changed(
     instances: Iterable[Any],
-    source: str,
+    source: Source,
     vector_field: str,
     embedder: Embedder,
     *,
@@ -381,19 +429,31 @@ def embed_changed(
 ) -> int:
     """``embed_if_changed`` for many instances, calling the embedder in batches.
 
-    Meant for bulk paths (``bulk_create``, reindexing) that bypass ``save()``. Returns
-    how many instances got a new vector.
+    Meant for bulk paths (``bulk_create``, ``bulk_update``, reindexing) that bypass
+    ``save()``. An empty source text gives no vector (``None``) rather than a meaningless
+    one, without calling the embedder. Returns how many instances got a different vector.
     """
     pending: list[tuple[Any, str]] = []
     done = 0
     for instance in instances:
-        changed, text = _needs_embedding(instance, source, vector_field)
-        if changed:
-            pending.append((instance, text))
+        text = source_text(instance, source)
+        if not _needs_embedding(instance, text, vector_field):
+            continue
+        if not text.strip():
+            done += _clear(instance, vector_field)
+            continue
+        pending.append((instance, text))
         if len(pending) >= batch_size:
             done += _embed_batch(pending, vector_field, embedder)
             pending = []
     return done + _embed_batch(pending, vector_field, embedder)
+
+
+def _clear(instance: Any, vector_field: str) -> int:
+    """Empty the vector of an instance whose text is empty; 1 if that changed it."""
+    had_vector = instance.__dict__.get(vector_field, _MISSING) is not None
+    setattr(instance, vector_field, None)
+    return int(had_vector)
 
 
 def _embed_batch(pending: list[tuple[Any, str]], vector_field: str, embedder: Embedder) -> int:
@@ -402,19 +462,21 @@ def _embed_batch(pending: list[tuple[Any, str]], vector_field: str, embedder: Em
     vectors = embedder.embed([text for _, text in pending])
     for (instance, text), vector in zip(pending, vectors, strict=True):
         setattr(instance, vector_field, vector)
-        instance.__dict__.setdefault(_HASHES, {})[vector_field] = source_hash(text)
+        _record(instance, vector_field, source_hash(text))
     return len(pending)
 
 
-def track_source(model: type, source: str, vector_field: str) -> Callable[[], None]:
+def track_source(model: type, source: Source, vector_field: str) -> Callable[[], None]:
     """Remember the source text's fingerprint on every ``model`` instance loaded or built.
 
     Connects a ``post_init`` receiver for ``model`` only (calling it again replaces it) and
-    returns a function that disconnects it.
+    returns a function that disconnects it. ``VectorField(source=...)`` calls it for its
+    model, its proxies and its multi-table children.
     """
     from django.db.models.signals import post_init
 
     def receiver(sender: type, instance: Any, **kwargs: Any) -> None:
+        instance.__dict__.setdefault(_HASHES, {})
         remember_source(instance, source, vector_field)
 
     uid = f"vectra-source:{model._meta.label}.{vector_field}"

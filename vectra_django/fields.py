@@ -6,6 +6,12 @@ databases. Values read back as ``list[float]`` (as pgvector-python's own field d
 ``pgvector.Vector`` is validated on the spot (dimension, finiteness) and stored as float32,
 so what you assign is exactly what you read back after a save.
 
+``source=`` and ``embedder=`` make the vector a computed value: it is embedded from the source
+text before each save, and only when that text changed since the row was loaded or embedded
+(a fingerprint of the text is kept on the instance, so a save that changes nothing costs no
+embedding). ``VectorMixin.save(update_fields=...)`` and ``VectorQuerySet``'s ``bulk_create``
+and ``bulk_update`` take part too.
+
 Errors: assigning or saving a bad vector raises :class:`vectra_django.errors.ValidationError`
 (a ``ValueError``, like any bad value handed to the ORM); ``full_clean()`` and forms report
 Django's own ``ValidationError`` on the field, as every model field does.
@@ -15,19 +21,30 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django import forms
 from django.core import checks, exceptions
+from django.core.signals import setting_changed
 from django.db import connections
-from django.db.models import Model
+from django.db.models import Model, signals
 from django.db.models.query_utils import DeferredAttribute
 from pgvector import Vector as PgVector
 from pgvector.django import VectorField as PgVectorField
 
 from . import validation
-from .errors import ValidationError
+from .embedders import (
+    Embedder,
+    Source,
+    embed_changed,
+    get_embedder,
+    is_tracked,
+    remember_source,
+    track_source,
+)
+from .errors import ConfigurationError, ValidationError
 from .metrics import METRICS
 
 if TYPE_CHECKING:
@@ -66,6 +83,28 @@ def vector_text(values: Any) -> str:
     return "[" + ",".join(map("%.9g".__mod__, values)) + "]"
 
 
+def source_vector_fields(model: type[Model] | Model) -> list[VectorField]:
+    """The model's vector fields computed from a ``source`` (see ``VectorField``)."""
+    return [f for f in vector_fields(model) if f.source is not None]
+
+
+def embed_sources(
+    model: type[Model], objs: Sequence[Model], fields: Collection[str] | None = None
+) -> list[str]:
+    """Compute the ``source=`` vectors of ``objs`` before a write of ``fields`` (``None``: all).
+
+    A vector is computed when it is written or when ``fields`` may change its source text.
+    Returns the vector fields that changed but are not in ``fields``: the caller adds them,
+    or the stored vector would no longer match the stored text.
+    """
+    added = []
+    for vf in source_vector_fields(model):
+        writes = fields is None or vf.name in fields or vf.attname in fields
+        if (writes or vf.reads(fields or ())) and vf.embed(objs) and not writes:
+            added.append(vf.name)
+    return added
+
+
 def metadata_value(value: Any) -> Any:
     """A model value as JSON metadata: scalars as they are, everything else as text."""
     if type(value) in _JSON_SCALARS or isinstance(value, bool | int | float | str):
@@ -91,10 +130,16 @@ class VectorDescriptor(DeferredAttribute):
     """
 
     def __set__(self, instance: Model, value: Any) -> None:
-        if type(value) is _Stored:
-            instance.__dict__[self.field.attname] = list(value)
-        else:
-            instance.__dict__[self.field.attname] = self.field.coerce(value)
+        field = self.field
+        if type(value) is _Stored:  # loaded: checked by the column, tracked by post_init
+            instance.__dict__[field.attname] = list(value)
+            return
+        value = field.coerce(value)
+        instance.__dict__[field.attname] = value
+        # An assigned vector belongs to the current source text: saving keeps it until the
+        # text changes. Not during __init__, where later fields are not set yet.
+        if value is not None and field.source is not None and is_tracked(instance):
+            remember_source(instance, field.source, field.attname)
 
 
 class VectorFormField(forms.CharField):
@@ -127,8 +172,14 @@ class VectorField(PgVectorField):
     database the column *is* the index and searches run in place; otherwise the vector is
     copied to the provider's ``index`` (default ``"<db_table>_<field name>"``) under the id
     ``f"{db_table}_{pk}"`` with ``metadata_fields`` as metadata, after each commit
-    (``auto_index=False`` turns that off). Only ``dimensions`` reaches migrations: the
-    other options change no column, so editing them never produces a migration.
+    (``auto_index=False`` turns that off).
+
+    ``source`` (a field name, a tuple of field names joined with newlines, or a callable
+    taking the instance) and ``embedder`` (an :class:`~vectra_django.embedders.Embedder`,
+    its class or factory, or a dotted path to one) compute the vector on save, only when the
+    source text changed; an empty text gives ``None``. Only ``dimensions`` reaches
+    migrations: the other options change no column, so editing them never produces a
+    migration.
     """
 
     descriptor_class = VectorDescriptor
@@ -144,6 +195,8 @@ class VectorField(PgVectorField):
         metadata_fields: tuple[str, ...] | list[str] = (),
         metric: str = "cosine",
         namespace: str | None = None,
+        source: Source | None = None,
+        embedder: Any = None,
         **kwargs: Any,
     ) -> None:
         self.provider = provider
@@ -152,6 +205,9 @@ class VectorField(PgVectorField):
         self.metadata_fields = tuple(metadata_fields)
         self.metric = metric
         self.namespace = namespace
+        self.source = tuple(source) if isinstance(source, list) else source
+        self.embedder = embedder
+        self._embedder: tuple[int, Embedder] | None = None
         super().__init__(*args, dimensions=dimensions, **kwargs)
 
     # -- column ---------------------------------------------------------------------------
@@ -212,6 +268,7 @@ class VectorField(PgVectorField):
         return name[:63]
 
     def provider_config(self) -> dict[str, Any] | None:
+        """The field's ``VECTRA`` alias settings, or ``None`` when the alias is missing."""
         from .connections import clients
 
         return clients.settings.get(self.provider)
@@ -227,6 +284,7 @@ class VectorField(PgVectorField):
         )
 
     def client(self) -> Client:
+        """The client of the field's ``VECTRA`` alias."""
         from .connections import clients
 
         return clients[self.provider]
@@ -255,10 +313,106 @@ class VectorField(PgVectorField):
                 names.add(self.model._meta.get_field(name).attname)
         return names
 
+    # -- computed vectors -----------------------------------------------------------------
+
+    def get_embedder(self) -> Embedder:
+        """The ``embedder`` option, resolved on first use and kept until a setting changes
+        (so a factory that reads settings follows ``override_settings``)."""
+        if self.embedder is None:
+            raise ConfigurationError(f"{self._label()} has source= but no embedder=.")
+        if self._embedder is None or self._embedder[0] != _settings_epoch[0]:
+            self._embedder = (_settings_epoch[0], get_embedder(self.embedder))
+        return self._embedder[1]
+
+    def reads(self, fields: Collection[str]) -> bool:
+        """Whether writing ``fields`` may change the source text (a callable may read any)."""
+        if self.source is None:
+            return False
+        if callable(self.source):
+            return bool(fields)
+        names = (self.source,) if isinstance(self.source, str) else self.source
+        return not set(names).isdisjoint(fields)
+
+    def embed(self, instances: Iterable[Model]) -> int:
+        """Compute the vector of each instance whose source text changed or that has none,
+        in batched embedder calls; returns how many vectors changed."""
+        if self.source is None:
+            return 0
+        return embed_changed(list(instances), self.source, self.attname, self.get_embedder())
+
     # -- checks ---------------------------------------------------------------------------
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        return [*super().check(**kwargs), *self._check_options()]
+        return [*super().check(**kwargs), *self._check_options(), *self._check_source()]
+
+    def _check_source(self) -> list[checks.CheckMessage]:
+        if self.source is None and self.embedder is None:
+            return []
+        if self.source is None or self.embedder is None:
+            given, missing = (
+                ("source", "embedder") if self.embedder is None else ("embedder", "source")
+            )
+            return [
+                checks.Error(
+                    f"VectorField has {given}= but no {missing}=.",
+                    hint="Give both: source= says what text to embed, embedder= how.",
+                    obj=self,
+                    id="vectra_django.E014",
+                )
+            ]
+        return [*self._check_source_fields(), *self._check_embedder()]
+
+    def _check_source_fields(self) -> list[checks.CheckMessage]:
+        if callable(self.source):
+            return []
+        names = (self.source,) if isinstance(self.source, str) else self.source
+        if not isinstance(names, tuple) or not names or not all(isinstance(n, str) for n in names):
+            return [
+                checks.Error(
+                    f"source= must be a field name, a tuple of field names or a callable "
+                    f"taking the instance, not {self.source!r}.",
+                    obj=self,
+                    id="vectra_django.E013",
+                )
+            ]
+        return [
+            checks.Error(
+                f"source= names {name!r}, which is not a text field of {self.model._meta.label}.",
+                hint="Name concrete, non-relational fields; for a computed text pass a "
+                "callable taking the instance.",
+                obj=self,
+                id="vectra_django.E013",
+            )
+            for name in names
+            if not _is_source_field(self.model, name)
+        ]
+
+    def _check_embedder(self) -> list[checks.CheckMessage]:
+        try:
+            embedder = self.get_embedder()
+            dimension = embedder.dimension
+        except Exception as exc:  # an unusable embedder is reported, not raised
+            return [
+                checks.Error(
+                    f"The embedder of {self._label()} cannot be used: {exc}",
+                    hint="embedder= takes an Embedder, its class or factory, or a dotted path "
+                    "to one of them.",
+                    obj=self,
+                    id="vectra_django.E015",
+                )
+            ]
+        if dimension == self.dimensions or not isinstance(self.dimensions, int):
+            return []
+        return [
+            checks.Error(
+                f"{embedder!r} gives {dimension}-dimensional vectors but {self._label()} has "
+                f"dimensions={self.dimensions}.",
+                hint="Make dimensions= the embedder's dimension (then makemigrations and "
+                "re-embed), or configure the embedder to match.",
+                obj=self,
+                id="vectra_django.E016",
+            )
+        ]
 
     def _check_options(self) -> list[checks.CheckMessage]:
         from .connections import clients
@@ -321,6 +475,74 @@ class VectorField(PgVectorField):
             except ValidationError as exc:
                 errors.append(checks.Error(str(exc), obj=self, id="vectra_django.E012"))
         return errors
+
+
+def _is_source_field(model: type[Model], name: str) -> bool:
+    try:
+        field = model._meta.get_field(name)
+    except exceptions.FieldDoesNotExist:
+        return False
+    return (
+        getattr(field, "concrete", False)
+        and not field.is_relation
+        and not isinstance(field, VectorField)
+    )
+
+
+# -- keeping computed vectors in step with their source ------------------------------------------
+
+# Bumped by every settings change, so resolved embedders are resolved again.
+_settings_epoch = [0]
+
+
+def _settings_changed(**kwargs: Any) -> None:
+    _settings_epoch[0] += 1
+
+
+def _declared_source_fields(model: type[Model]) -> list[VectorField]:
+    """Source vector fields of ``model``, its concrete model and their parents.
+
+    Read from ``local_fields`` because ``class_prepared`` comes before the app registry
+    knows the model, when ``_meta``'s cached field lists must not be filled yet.
+    """
+    concrete = model._meta.concrete_model or model
+    owners = [concrete, *concrete._meta.get_parent_list()]
+    return [
+        f
+        for owner in owners
+        for f in owner._meta.local_fields
+        if isinstance(f, VectorField) and f.source is not None
+    ]
+
+
+def _connect_sources(sender: type[Model], **kwargs: Any) -> None:
+    """Fingerprint the source text of each loaded instance and embed before each save.
+
+    Per model, proxies and multi-table children included (their instances send signals
+    under their own class).
+    """
+    if sender._meta.abstract:
+        return
+    fields = _declared_source_fields(sender)
+    for vf in fields:
+        track_source(sender, vf.source, vf.attname)
+    if fields:
+        uid = f"vectra-embed:{sender._meta.label}"
+        signals.pre_save.connect(_embed_before_save, sender=sender, dispatch_uid=uid)
+
+
+def _embed_before_save(
+    sender: type[Model], instance: Model, update_fields: Any = None, **kwargs: Any
+) -> None:
+    # Only vectors that are written: VectorMixin.save() has already added those whose source
+    # is in update_fields (a vector computed but not written would no longer match its row).
+    for vf in source_vector_fields(sender):
+        if update_fields is None or not {vf.name, vf.attname}.isdisjoint(update_fields):
+            vf.embed([instance])
+
+
+signals.class_prepared.connect(_connect_sources, dispatch_uid="vectra_django.sources")
+setting_changed.connect(_settings_changed, dispatch_uid="vectra_django.embedders")
 
 
 def _parse_text(value: str, what: str) -> list[float]:

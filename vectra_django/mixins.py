@@ -8,7 +8,13 @@ from django.db import models
 
 from . import sync
 from .errors import ValidationError
-from .fields import VectorField, vector_fields, vector_id
+from .fields import (
+    VectorField,
+    embed_sources,
+    source_vector_fields,
+    vector_fields,
+    vector_id,
+)
 from .query import VectorManager, VectorQuerySet
 from .types import QueryResult
 
@@ -24,6 +30,31 @@ class VectorMixin(models.Model):
 
     class Meta:
         abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, also writing the vectors recomputed because ``update_fields`` changed their
+        ``source`` (Django writes only the fields it is given)."""
+        if not source_vector_fields(type(self)):
+            super().save(*args, **kwargs)
+            return
+        # Django 5.2 still accepts (and warns about) save(force_insert, force_update, using,
+        # update_fields): left positional, so that warning stays.
+        positional = len(args) > 3
+        update_fields = args[3] if positional else kwargs.get("update_fields")
+        if update_fields is not None:
+            update_fields = set(update_fields)  # it may be a one-shot iterator
+            update_fields.update(embed_sources(type(self), [self], update_fields))
+            if positional:
+                args = (*args[:3], update_fields, *args[4:])
+            else:
+                kwargs["update_fields"] = update_fields
+        elif deferred := self.get_deferred_fields():
+            # Django saves the loaded fields only; a vector computed now is loaded by then.
+            loaded = {f.attname for f in self._meta.concrete_fields} - deferred
+            embed_sources(type(self), [self], loaded)
+        super().save(*args, **kwargs)
+
+    save.alters_data = True  # type: ignore[attr-defined]
 
     @property
     def vector_id(self) -> str:

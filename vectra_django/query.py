@@ -31,7 +31,7 @@ from django.db.models.query import ModelIterable
 
 from . import filters, functions, sync, validation
 from .errors import NotFoundError, ValidationError
-from .fields import VectorField, pk_from_vector_id, vector_fields, vector_id
+from .fields import VectorField, embed_sources, pk_from_vector_id, vector_fields, vector_id
 from .instrumentation import instrument
 from .metrics import distance_from_score
 from .providers._pgsql import default_ef_search
@@ -255,13 +255,22 @@ class VectorQuerySet(models.QuerySet):
     # -- bulk writes that bypass signals ------------------------------------------------------
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[models.Model]:
+        """Django's ``bulk_create``, plus: computed vectors (``source=``) are embedded in
+        batched calls first, and synced fields are written to their stores."""
+        objs = list(objs)
+        embed_sources(self.model, objs)  # batched: Django's pre_save would embed row by row
         created = super().bulk_create(objs, *args, **kwargs)
         if sync.synced_fields(self.model, self.db):
             sync.current().sync_objects(self.model, created, self.db)
         return created
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        """Django's ``bulk_update``, plus: when ``fields`` names a vector's source, the rows
+        whose text changed are embedded in batched calls and the vector field is added to
+        ``fields``; synced fields that changed are written to their stores."""
         objs = list(objs)
+        fields = list(fields)
+        fields += embed_sources(self.model, objs, fields)
         count = super().bulk_update(objs, fields, *args, **kwargs)
         touched = set(fields)
         synced = [f for f in sync.synced_fields(self.model, self.db) if f.sync_fields() & touched]

@@ -21,9 +21,11 @@ class Vector:
 
     @property
     def dimension(self) -> int:
+        """How many values the vector has."""
         return len(self.values)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (plain lists and dicts)."""
         return {
             "id": self.id,
             "values": list(self.values),
@@ -46,6 +48,7 @@ class Match:
     metadata: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy; unrequested ``values``/``metadata`` stay ``None``."""
         return {
             "id": self.id,
             "score": self.score,
@@ -94,18 +97,22 @@ class QueryResult(Sequence[Match]):
 
     @property
     def ids(self) -> list[str]:
+        """The matches' ids, best first."""
         return [m.id for m in self._matches]
 
     @property
     def scores(self) -> list[float]:
+        """The matches' scores, best (highest) first."""
         return [m.score for m in self._matches]
 
     @property
     def first(self) -> Match | None:
+        """The best match, or ``None`` when there is none."""
         return self._matches[0] if self._matches else None
 
     @property
     def empty(self) -> bool:
+        """Whether nothing matched."""
         return not self._matches
 
     def above_score(self, threshold: float) -> QueryResult:
@@ -117,6 +124,7 @@ class QueryResult(Sequence[Match]):
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy: index, namespace and each match's ``to_dict()``."""
         return {
             "index": self.index,
             "namespace": self.namespace,

@@ -1,14 +1,19 @@
 from django.db import models
 
 from vectra_django import VectorField, VectorMixin
-from vectra_django.embedders import embed_if_changed
 from vectra_django.indexes import HnswIndex, opclass
 
 from .embedding import DIMENSIONS, document_embedder
 
 
+def embedding_text(document: "Document") -> str:
+    """What gets embedded: the qualified name counts twice, as the most specific words."""
+    return f"{document.title}\n{document.title}\n{document.content}"
+
+
 class Document(VectorMixin, models.Model):
-    """A searchable text; its embedding is computed from the title and content on save."""
+    """A searchable text; its embedding is computed from the title and content on save,
+    and only when they changed."""
 
     class Status(models.TextChoices):
         PUBLISHED = "published", "Published"
@@ -23,6 +28,8 @@ class Document(VectorMixin, models.Model):
         dimensions=DIMENSIONS,
         index="documents",
         metadata_fields=["title", "category", "status"],
+        source=embedding_text,
+        embedder=document_embedder,
         null=True,
         blank=True,
         editable=False,
@@ -44,20 +51,7 @@ class Document(VectorMixin, models.Model):
         return self.title
 
     @property
-    def embedding_text(self) -> str:
-        """What gets embedded: the qualified name counts twice, as the most specific words."""
-        return f"{self.title}\n{self.title}\n{self.content}"
-
-    @property
     def snippet(self) -> str:
         """The first paragraph, at most 300 characters."""
         first = self.content.strip().split("\n\n", 1)[0]
         return first if len(first) <= 300 else first[:297].rsplit(" ", 1)[0] + "…"
-
-    def save(self, *args, **kwargs):
-        # Only when the text changed since it was loaded (or embedded): see track_source.
-        if embed_if_changed(self, "embedding_text", "embedding", document_embedder()):
-            update_fields = kwargs.get("update_fields")
-            if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, "embedding"}
-        super().save(*args, **kwargs)

@@ -7,6 +7,8 @@ from django.db import models
 from vectra_django import VectorField, VectorMixin
 from vectra_django.indexes import HnswIndex
 
+from .embedders import DIMENSIONS, counting
+
 
 class Document(VectorMixin, models.Model):
     """Searched in place: pgvector on the default database."""
@@ -80,3 +82,52 @@ class ManualDocument(VectorMixin, models.Model):
 
     title = models.CharField(max_length=200)
     embedding = VectorField(dimensions=3, null=True, provider="memory", auto_index=False)
+
+
+def article_text(article: "RemoteArticle") -> str:
+    """A computed source: the title, then the body."""
+    return f"{article.title}: {article.body}" if article.body else article.title
+
+
+class Article(VectorMixin, models.Model):
+    """Embedded from two fields on save, searched in place; the embedder is a dotted path."""
+
+    title = models.CharField(max_length=200)
+    body = models.TextField(null=True, blank=True)
+    status = models.CharField(max_length=20, default="draft")
+    embedding = VectorField(
+        dimensions=DIMENSIONS,
+        null=True,
+        source=("title", "body"),
+        embedder="tests.testapp.embedders.counting",
+    )
+
+
+class ArticleProxy(Article):
+    """A proxy: its instances are tracked under their own class."""
+
+    class Meta:
+        proxy = True
+
+
+class FeaturedArticle(Article):
+    """A multi-table child: the parent's computed vector works on it too."""
+
+    rank = models.IntegerField(default=0)
+
+
+class RemoteArticle(VectorMixin, models.Model):
+    """Embedded from a callable source and synced to memory with a metadata field."""
+
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=20, default="draft")
+    embedding = VectorField(
+        dimensions=DIMENSIONS,
+        null=True,
+        provider="memory",
+        index="remote-articles",
+        metadata_fields=["status"],
+        source=article_text,
+        embedder=counting,
+    )

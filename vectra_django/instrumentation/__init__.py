@@ -70,10 +70,12 @@ class Event:
 
     @property
     def success(self) -> bool:
+        """Whether the operation finished without an error."""
         return self.error is None
 
     @property
     def failure(self) -> bool:
+        """Whether the operation raised (the error is in ``error``)."""
         return self.error is not None
 
 
@@ -93,6 +95,7 @@ def on_operation(handler: Handler) -> Handler:
 
 
 def remove_handler(handler: Handler) -> None:
+    """Unregister ``handler``; one that is not registered is ignored."""
     with _lock:
         if handler in _handlers:
             _handlers.remove(handler)
@@ -107,6 +110,7 @@ def add_tracer(tracer: Tracer) -> Tracer:
 
 
 def remove_tracer(tracer: Tracer) -> None:
+    """Unregister ``tracer``; one that is not registered is ignored."""
     with _lock:
         if tracer in _tracers:
             _tracers.remove(tracer)

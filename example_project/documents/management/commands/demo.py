@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from vectra_django.embedders import HashingEmbedder, embed_changed
+from vectra_django.embedders import HashingEmbedder
 
 from ...corpus import iter_corpus
 from ...embedding import document_embedder
@@ -121,7 +121,8 @@ class Command(BaseCommand):
         with self.progress(len(entries)) as bar, transaction.atomic():
             while batch := list(islice(entries_iter, batch_size)):
                 documents = [Document(**vars(entry)) for entry in batch]
-                embed_changed(documents, "embedding_text", "embedding", embedder)
+                # Document.embedding names its source and embedder: bulk_create embeds the
+                # batch in one call before inserting it.
                 Document.objects.bulk_create(documents)
                 bar.update(len(documents))
 
@@ -131,7 +132,7 @@ class Command(BaseCommand):
         if not missing:
             return
         self.say(f"  Embedding {len(missing)} documents that have no vector yet.")
-        embed_changed(missing, "embedding_text", "embedding", document_embedder())
+        # Writing a computed vector that is empty computes it first, as save() would.
         Document.objects.bulk_update(missing, ["embedding"], batch_size=batch_size)
 
     # -- searching ----------------------------------------------------------------------------
