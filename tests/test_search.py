@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.testapp.models import Document, Product, RemoteDocument, UUIDDocument
 from vectra_django import QueryResult, clients, on_operation
+from vectra_django.binding import QueryVector
 from vectra_django.errors import ValidationError
 from vectra_django.functions import distance, score
 from vectra_django.query import compile_q
@@ -105,7 +106,7 @@ def test_search_sets_what_the_defaults_do_not_give(docs, filtered, limit, expect
 
 
 def test_a_session_with_a_lower_ef_search_gets_it_raised(docs):
-    from vectra_django.query import _session_ef_search
+    from vectra_django.binding import _session_ef_search
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.ef_search = 2")
@@ -135,9 +136,32 @@ def test_the_query_vector_is_a_bound_parameter_of_an_unprepared_statement(docs, 
     monkeypatch.undo()
     [(cursor_type, query, params, prepare)] = [s for s in sent if "<=>" in str(s[1])]
     assert not issubclass(cursor_type, psycopg.ClientCursor)
-    assert "0.25" not in query and "[0.25,0.5,1]" in params
+    assert "0.25" not in query
+    assert QueryVector([0.25, 0.5, 1]) in params
     assert prepare is False
     assert connection.connection.cursor_factory is factory  # put back afterwards
+
+
+def test_searches_still_print_and_explain_with_the_vector_as_text(docs):
+    qs = Document.objects.vector_search([0.25, 0.5, 1], limit=2)
+    assert "[0.25,0.5,1]" in str(qs.query)
+    assert "Limit" in qs.explain()  # a client-side cursor: the text dumper
+
+
+def test_query_vectors_bind_exactly_in_binary():
+    import psycopg
+    from psycopg.adapt import PyFormat
+
+    from vectra_django import binding
+
+    binding.prepare(connection)
+    raw = connection.connection
+    assert raw.adapters.get_dumper(QueryVector, PyFormat.BINARY) is not None
+    values = np.random.default_rng(3).standard_normal(5).astype(np.float32)
+    with psycopg.Cursor(raw) as cursor:
+        cursor.execute("SELECT (%b)::vector::text", [QueryVector(values)])
+        (text,) = cursor.fetchone()
+    assert np.array_equal(np.fromstring(text[1:-1], sep=",", dtype=np.float32), values)
 
 
 def test_inline_cosine_scores_and_distances(docs):

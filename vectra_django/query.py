@@ -17,19 +17,15 @@ Two modes, chosen per call from the field's ``VECTRA`` alias and the queryset's 
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-import weakref
-from collections.abc import Iterator
 from typing import Any
 
 from django.core import exceptions
 from django.db import connections, models, transaction
-from django.db.models import Case, FloatField, IntegerField, Q, Value, When
+from django.db.models import Case, Field, FloatField, IntegerField, Q, Value, When
 from django.db.models.query import ModelIterable
 
-from . import filters, functions, sync, validation
+from . import binding, filters, functions, sync, validation
 from .errors import NotFoundError, ValidationError
 from .fields import VectorField, embed_sources, pk_from_vector_id, vector_fields, vector_id
 from .instrumentation import instrument
@@ -151,7 +147,8 @@ class VectorQuerySet(models.QuerySet):
         if node is not None:
             qs = qs._apply_q(compile_q(self.model, node))
         filtered = bool(qs.query.where) or threshold is not None
-        distance = functions.distance(vf.metric, vf.name, values)
+        vector = binding.parameter(connections[self.db], values)
+        distance = functions.distance(vf.metric, vf.name, Value(vector, output_field=Field()))
         qs = qs.filter(**{f"{vf.name}__isnull": False}).annotate(vector_distance=distance)
         qs = qs.annotate(vector_score=functions.score(vf.metric, "vector_distance"))
         if threshold is not None:
@@ -329,80 +326,13 @@ def run_search(using: str, options: dict[str, Any], fetch: Any) -> list[Any]:
     with instrument(
         "search", "pgvector", options["index"], metadata={"top_k": options["limit"], "inline": True}
     ) as details:
-        with _bound_parameters(connection):
-            if _needs_settings(connection, options):
+        with binding.bound_parameters(connection):
+            if binding.needs_settings(connection, options):
                 rows = _run_with_settings(using, options, fetch)
             else:
                 rows = fetch()
         details["result_count"] = len(rows)
     return rows
-
-
-@contextlib.contextmanager
-def _bound_parameters(connection: Any) -> Iterator[None]:
-    """Send the search with server-side parameters, never as a prepared statement.
-
-    Django inlines parameters on the client by default, so the query vector travels as a
-    few kilobytes of SQL text that the server parses twice (distance and score); as a bound
-    parameter the same search takes about half the time. Unprepared, the statement is
-    planned with the actual vector each time, which is what lets the index serve
-    ``ORDER BY distance``.
-    """
-    connection.ensure_connection()
-    raw = connection.connection
-    cursor_class = _one_shot_cursor_class()
-    if cursor_class is None or not hasattr(raw, "cursor_factory"):
-        yield
-        return
-    previous = raw.cursor_factory
-    raw.cursor_factory = cursor_class
-    try:
-        yield
-    finally:
-        raw.cursor_factory = previous
-
-
-@functools.cache
-def _one_shot_cursor_class() -> type | None:
-    try:
-        from django.db.backends.postgresql.base import ServerBindingCursor
-    except ImportError:  # psycopg2: no server-side binding
-        return None
-
-    class OneShotCursor(ServerBindingCursor):  # type: ignore[misc, valid-type]
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            return super().execute(query, params, **{**kwargs, "prepare": False})
-
-    return OneShotCursor
-
-
-# hnsw.ef_search as each session has it: pgvector's default unless the server's
-# configuration or the connection's options change it.
-_session_ef_search: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-PGVECTOR_EF_SEARCH = 40
-
-
-def _needs_settings(connection: Any, options: dict[str, Any]) -> bool:
-    if options["iterative"]:
-        return True
-    if _one_shot_cursor_class() is None and connection.settings_dict.get("OPTIONS", {}).get(
-        "prepare_threshold"
-    ):
-        return True  # prepared statements need plan_cache_mode to keep plans custom
-    return options["ef_search"] > _ef_search_of(connection)
-
-
-def _ef_search_of(connection: Any) -> int:
-    connection.ensure_connection()
-    raw = connection.connection
-    value = _session_ef_search.get(raw)
-    if value is None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('hnsw.ef_search', true)")
-            (text,) = cursor.fetchone()
-        # NULL until pgvector's library loads in the session, with its default then.
-        value = _session_ef_search[raw] = int(text) if text else PGVECTOR_EF_SEARCH
-    return value
 
 
 def _run_with_settings(using: str, options: dict[str, Any], fetch: Any) -> list[Any]:
