@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self, TypeVar
 
 from . import filters, validation
-from .errors import NotFoundError, ValidationError
+from .errors import NotFoundError, UnsupportedFeatureError, ValidationError
 from .instrumentation import instrument
 from .metrics import Metric
 from .providers import Provider, QueryRequest, load
@@ -231,6 +231,9 @@ class Client:
             metadata=metadata,
             expected_dimension=self._dimension(index),
         )
+        check = getattr(self.provider, "validate_batch", None)
+        if check is not None:
+            check(batch)
         written = 0
         with instrument(
             "upsert", self.provider_name, index, ns, metadata={"vector_count": len(batch)}
@@ -296,6 +299,45 @@ class Client:
             result = self._call(self.provider.fetch, index, list(dict.fromkeys(id_list)), ns)
             details["result_count"] = len(result)
         return result
+
+    def list_ids(
+        self,
+        index: str | None = None,
+        *,
+        prefix: str | None = None,
+        namespace: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[str]:
+        """Every id in ``namespace`` (only those starting with ``prefix``), a page at a time.
+
+        Arguments are checked at once; the store is read lazily, one request per page (a
+        store may cap the page, Pinecone at 100). Deleting ids already yielded while
+        iterating is safe. The order is the store's own: sorted on memory, pgvector and
+        Pinecone, by internal point id on Qdrant.
+        """
+        index = self._index(index)
+        ns = self._namespace(namespace)
+        start = validation.id_prefix(prefix)
+        size = validation.page_size(page_size)
+        list_page = getattr(self.provider, "list_ids", None)
+        if list_page is None:
+            raise UnsupportedFeatureError(self.provider_name, "listing ids")
+        return self._id_pages(list_page, index, ns, start, size)
+
+    def _id_pages(
+        self, list_page: Callable[..., Any], index: str, ns: str, prefix: str, size: int
+    ) -> Iterator[str]:
+        cursor = None
+        while True:
+            with instrument(
+                "list_ids", self.provider_name, index, ns, metadata={"page_size": size}
+            ) as details:
+                page = self._call(list_page, index, ns, prefix, size, cursor)
+                details["result_count"] = len(page.ids)
+            yield from page.ids
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     def update(
         self,

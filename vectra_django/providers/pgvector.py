@@ -27,7 +27,7 @@ from . import _pgsql
 from ._pgconn import DjangoSource, PoolSource, Tx, register
 from ._pgerrors import map_errors
 from ._pgsql import Table
-from .base import BaseProvider, QueryRequest, stats_result
+from .base import BaseProvider, IdPage, QueryRequest, stats_result
 
 # Below this many rows a multi-row INSERT (pipelined by executemany) beats a staging COPY.
 COPY_THRESHOLD = 64
@@ -353,6 +353,36 @@ class PgvectorProvider(BaseProvider):
                 where, params = _pgsql.namespace_where(namespace, filter)
             cur = tx.execute(sql.SQL("DELETE FROM {} WHERE {}").format(table.ident, where), params)
             return cur.rowcount
+
+    def list_ids(
+        self,
+        index: str,
+        namespace: str,
+        prefix: str = "",
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> IdPage:
+        """Keyset pages over the primary key; the cursor is the last id returned."""
+        where: list[sql.Composable] = [sql.SQL("namespace = %s")]
+        params: list[Any] = [namespace]
+        if cursor is not None:
+            where.append(sql.SQL("id > %s"))
+            params.append(cursor)
+        if prefix:
+            where.append(sql.SQL("starts_with(id, %s)"))
+            params.append(prefix)
+        with self._session(index) as tx:
+            table = self._table(tx, index)
+            rows = tx.execute(
+                sql.SQL("SELECT id FROM {} WHERE {} ORDER BY id LIMIT %s").format(
+                    table.ident, sql.SQL(" AND ").join(where)
+                ),
+                [*params, limit + 1],
+            ).fetchall()
+        ids = [row[0] for row in rows]
+        if len(ids) > limit:
+            return IdPage(ids[:limit], ids[limit - 1])
+        return IdPage(ids)
 
     def execute(self, statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement on this provider's connection, in its own transaction.
