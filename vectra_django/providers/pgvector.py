@@ -10,6 +10,7 @@ already has one) with its ``SET LOCAL`` settings, and every psycopg error is map
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -28,6 +29,8 @@ from ._pgconn import DjangoSource, PoolSource, Tx, register
 from ._pgerrors import map_errors
 from ._pgsql import Table
 from .base import BaseProvider, IdPage, QueryRequest, stats_result
+
+_NUL_ESCAPE = "\\u0000"  # how json.dumps writes the NUL character
 
 # Below this many rows a multi-row INSERT (pipelined by executemany) beats a staging COPY.
 COPY_THRESHOLD = 64
@@ -219,6 +222,13 @@ class PgvectorProvider(BaseProvider):
 
     # -- vectors ---------------------------------------------------------------------------
 
+    def validate_batch(self, batch: Batch) -> None:
+        """jsonb cannot store the NUL character: refuse it before any chunk is written."""
+        if _NUL_ESCAPE not in json.dumps(batch.metadata):
+            return  # the common case, decided with one dumps
+        for vid, meta in zip(batch.ids, batch.metadata, strict=True):
+            _check_jsonb(vid, meta)
+
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
         with self._session(index) as tx:
             table = self._table(tx, index)
@@ -315,6 +325,8 @@ class PgvectorProvider(BaseProvider):
         values: np.ndarray | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        if metadata is not None:
+            _check_jsonb(id, metadata)
         assignments: list[sql.Composable] = []
         params: list[Any] = []
         with self._session(index) as tx:
@@ -393,6 +405,24 @@ class PgvectorProvider(BaseProvider):
         with self._session() as tx:
             cur = tx.execute(statement, params)  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
+
+
+def _check_jsonb(vid: str, metadata: Any) -> None:
+    if _has_nul(metadata):
+        raise ValidationError(
+            f"Vector {vid!r}: metadata contains the NUL character (\\x00), which PostgreSQL's "
+            "jsonb cannot store."
+        )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _to_list(value: Any) -> list[float]:
