@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models import Model
 
 from tests.fake_pinecone import FakePinecone
-from vectra_django import Vector, clients
+from vectra_django import Vector
 from vectra_django.fields import VectorField
 
 ALIAS = "memory"
@@ -61,7 +61,3 @@ def count(model: type[Model], name: str = "embedding") -> int:
     if not client.index_exists(vf.index_name):
         return 0
     return int(client.stats(vf.index_name)["total_vector_count"])
-
-
-def store_client() -> Any:
-    return clients[ALIAS]
