@@ -13,6 +13,7 @@ from vectra_django.errors import (
     UnsupportedFeatureError,
     ValidationError,
 )
+from vectra_django.providers import BaseProvider
 from vectra_django.providers.memory import MemoryProvider
 
 
@@ -243,6 +244,15 @@ def test_list_ids_on_a_provider_without_it_is_unsupported() -> None:
 
     with pytest.raises(UnsupportedFeatureError, match="listing ids"):
         Client(Bare()).list_ids("docs")
+
+
+def test_list_ids_on_a_provider_that_cannot_is_unsupported_when_read() -> None:
+    class Plain(BaseProvider):
+        name = "plain"
+
+    ids = Client(Plain()).list_ids("docs")
+    with pytest.raises(UnsupportedFeatureError, match="listing ids"):
+        next(ids)
 
 
 def test_list_ids_is_lazy_and_reads_a_page_per_request(client: Client, settings) -> None:
