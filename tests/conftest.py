@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from vectra_django import embedded
+from tests import remote_stores
+from tests.fake_pinecone import FakePinecone
+from vectra_django import clients, embedded
 from vectra_django.instrumentation import clear_handlers
 
 
@@ -14,3 +18,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _no_leftover_handlers():
     yield
     clear_handlers()
+
+
+@pytest.fixture(scope="session")
+def orm_pinecone() -> Iterator[FakePinecone]:
+    """The fake Pinecone the ORM tests sync to; emptied before each test that uses it."""
+    with FakePinecone(api_key=remote_stores.PINECONE_API_KEY) as server:
+        yield server
+
+
+@pytest.fixture(params=remote_stores.STORES)
+def remote_store(request: pytest.FixtureRequest, settings) -> Iterator[str]:
+    """Runs the test once per store behind the synced test models' alias (``"memory"``)."""
+    store = request.param
+    server = request.getfixturevalue("orm_pinecone") if store == "pinecone" else None
+    if server is not None:
+        server.reset()
+    settings.VECTRA = {
+        **settings.VECTRA,
+        remote_stores.ALIAS: remote_stores.alias_config(store, server),
+    }
+    clients.reset()
+    assert clients[remote_stores.ALIAS].provider_name == store
+    yield store
+    clients.reset()

@@ -7,7 +7,13 @@ import pytest
 from django.test import override_settings
 
 from vectra_django import Client, clients
-from vectra_django.errors import ConfigurationError, NotFoundError, ValidationError
+from vectra_django.errors import (
+    ConfigurationError,
+    NotFoundError,
+    UnsupportedFeatureError,
+    ValidationError,
+)
+from vectra_django.providers import BaseProvider
 from vectra_django.providers.memory import MemoryProvider
 
 
@@ -201,3 +207,64 @@ def test_clients_default_alias_is_pgvector_on_the_default_database() -> None:
 def test_from_settings_without_provider() -> None:
     with pytest.raises(ConfigurationError, match="no PROVIDER"):
         Client.from_settings({"URL": "x"}, alias="a")
+
+
+class StrictMemoryProvider(MemoryProvider):
+    """A memory store that refuses vectors whose metadata says so, like a stricter store."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.upserts = 0
+
+    def validate_batch(self, batch) -> None:
+        for vid, meta in zip(batch.ids, batch.metadata, strict=True):
+            if meta.get("refused"):
+                raise ValidationError(f"Vector {vid!r} is refused by this store.")
+
+    def upsert(self, index, batch, namespace):
+        self.upserts += 1
+        return super().upsert(index, batch, namespace)
+
+
+def test_store_checks_run_on_the_whole_batch_before_any_chunk_is_written() -> None:
+    provider = StrictMemoryProvider()
+    c = Client(provider, batch_size=10, max_retries=0)
+    c.create_index("docs", dimension=2)
+    rows = [{"id": f"v{i}", "values": [1.0, float(i)]} for i in range(29)]
+    rows.append({"id": "last", "values": [1.0, 0.0], "metadata": {"refused": True}})
+    with pytest.raises(ValidationError, match="'last'"):
+        c.upsert("docs", rows)
+    assert provider.upserts == 0
+    assert c.stats("docs")["total_vector_count"] == 0
+
+
+def test_list_ids_on_a_provider_without_it_is_unsupported() -> None:
+    class Bare:
+        name = "bare"
+
+    with pytest.raises(UnsupportedFeatureError, match="listing ids"):
+        Client(Bare()).list_ids("docs")
+
+
+def test_list_ids_on_a_provider_that_cannot_is_unsupported_when_read() -> None:
+    class Plain(BaseProvider):
+        name = "plain"
+
+    ids = Client(Plain()).list_ids("docs")
+    with pytest.raises(UnsupportedFeatureError, match="listing ids"):
+        next(ids)
+
+
+def test_list_ids_is_lazy_and_reads_a_page_per_request(client: Client, settings) -> None:
+    from vectra_django import on_operation
+
+    settings.VECTRA_INSTRUMENTATION = True
+    client.upsert("docs", ids=[f"v{i}" for i in range(5)], values=np.ones((5, 2)))
+    events = []
+    on_operation(events.append)
+    ids = client.list_ids("docs", page_size=2)
+    assert events == []
+    assert next(ids) == "v0"
+    assert list(ids) == ["v1", "v2", "v3", "v4"]
+    pages = [e for e in events if e.operation == "list_ids"]
+    assert [e.metadata["result_count"] for e in pages] == [2, 2, 1]

@@ -168,6 +168,17 @@ def test_default_index_name_is_table_and_field():
     assert RemoteDocument._meta.get_field("embedding").index_name == "remote-docs"
 
 
+def test_default_index_name_follows_the_stores_naming_rules(settings):
+    settings.VECTRA = {**settings.VECTRA, "memory": {"PROVIDER": "pinecone", "API_KEY": "k"}}
+    assert Product._meta.get_field("text").index_name == "testapp-product-text"
+    assert RemoteDocument._meta.get_field("embedding").index_name == "remote-docs"  # explicit
+
+
+def test_default_index_name_with_an_unusable_alias_is_table_and_field(settings):
+    settings.VECTRA = {**settings.VECTRA, "memory": {"PROVIDER": "no.such.Provider"}}
+    assert Product._meta.get_field("text").index_name == "testapp_product_text"
+
+
 def test_metadata_leaves_out_nulls():
     doc = RemoteDocument(title="a", category="news", status="published", year=None)
     meta = RemoteDocument._meta.get_field("embedding").metadata_for(doc)

@@ -430,3 +430,33 @@ def test_healthy_is_false_when_unreachable() -> None:
         assert client.healthy() is False
     finally:
         client.close()
+
+
+# -- what jsonb cannot hold ----------------------------------------------------------------
+
+
+def test_nul_in_metadata_of_the_last_chunk_writes_nothing(url_client, name) -> None:
+    client = url_client(batch_size=2)
+    client.create_index(name, dimension=2)
+    rows = [{"id": f"v{i}", "values": [1.0, 0.0], "metadata": {"k": "\\u0000"}} for i in range(5)]
+    rows.append({"id": "bad", "values": [1.0, 0.0], "metadata": {"deep": [{"k": "a\x00b"}]}})
+    with pytest.raises(errors.ValidationError, match=r"'bad'.*NUL"):
+        client.upsert(name, rows)
+    assert client.stats(name)["total_vector_count"] == 0
+
+
+def test_nul_in_a_key_is_refused_while_its_escape_as_text_is_kept(django_client, name) -> None:
+    django_client.create_index(name, dimension=2)
+    text = {"id": "t", "values": [1.0, 0.0], "metadata": {"k": "\\u0000"}}  # six characters
+    django_client.upsert(name, [text])
+    assert django_client.fetch(name, ["t"])["t"].metadata == {"k": "\\u0000"}
+    with pytest.raises(errors.ValidationError, match=r"'v'.*NUL"):
+        django_client.upsert(name, [{"id": "v", "values": [1.0, 0.0], "metadata": {"a\x00": 1}}])
+
+
+def test_nul_in_an_update_is_refused(django_client, name) -> None:
+    django_client.create_index(name, dimension=2)
+    django_client.upsert(name, [{"id": "v", "values": [1.0, 0.0], "metadata": {"k": "ok"}}])
+    with pytest.raises(errors.ValidationError, match="NUL"):
+        django_client.update(name, "v", metadata={"k": "a\x00b"})
+    assert django_client.fetch(name, ["v"])["v"].metadata == {"k": "ok"}

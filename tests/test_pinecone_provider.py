@@ -282,3 +282,134 @@ def test_nin_with_booleans_keeps_missing_passing() -> None:
             {"$and": [{"k": {"$nin": [1]}}, {"k": {"$ne": False}}]},
         ]
     }
+
+
+# -- whole-batch checks before any write ----------------------------------------------------
+
+
+def test_oversized_metadata_in_the_last_chunk_writes_nothing(
+    client: Client, server: FakePinecone
+) -> None:
+    client.upsert("docs", [{"id": "old", "values": [1.0, 0.0], "metadata": {"k": "v"}}])
+    server.requests.clear()
+    rows = [{"id": f"v{i}", "values": [1.0, 0.0]} for i in range(250)]
+    rows.append({"id": "huge", "values": [0.0, 1.0], "metadata": {"text": "é" * 21_000}})
+    with pytest.raises(ValidationError, match=r"'huge'.*42\d\d\d bytes.*40960 bytes"):
+        client.upsert("docs", rows)  # three chunks of 100 by default
+    assert upsert_requests(server) == []
+    assert client.stats("docs")["total_vector_count"] == 1
+    assert client.fetch("docs", ["old"])["old"].metadata == {"k": "v"}
+
+
+def test_metadata_at_the_limit_is_accepted_by_pinecone(client: Client) -> None:
+    # 40960 bytes of compact UTF-8 JSON: {"text":"..."} is 11 bytes around the text.
+    text = "é" * ((40 * 1024 - 11) // 2)
+    client.upsert("docs", [{"id": "full", "values": [1.0, 0.0], "metadata": {"text": text}}])
+    assert client.fetch("docs", ["full"])["full"].metadata == {"text": text}
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        pytest.param({"id": "café", "values": [1.0, 0.0]}, r"'café'.*ASCII", id="non-ascii-id"),
+        pytest.param(
+            {"id": "n", "values": [1.0, 0.0], "metadata": {"gone": None}},
+            r"'n'.*'gone'.*string, number, boolean or list of strings",
+            id="null-value",
+        ),
+        pytest.param(
+            {"id": "l", "values": [1.0, 0.0], "metadata": {"tags": ["a", 1]}},
+            r"'l'.*'tags'",
+            id="list-of-numbers",
+        ),
+    ],
+)
+def test_values_pinecone_refuses_in_the_last_chunk_write_nothing(
+    client: Client, server: FakePinecone, item: dict, message: str
+) -> None:
+    rows = [{"id": f"v{i}", "values": [1.0, 0.0]} for i in range(150)] + [item]
+    with pytest.raises(ValidationError, match=message):
+        client.upsert("docs", rows)
+    assert upsert_requests(server) == []
+
+
+# -- listing ids ------------------------------------------------------------------------------
+
+
+def list_requests(server: FakePinecone) -> list:
+    return [r for r in server.requests if r.path == "/vectors/list"]
+
+
+def test_list_ids_follows_pinecones_tokens_100_at_a_time(
+    client: Client, server: FakePinecone
+) -> None:
+    ids = [f"v{i:03d}" for i in range(250)]
+    client.upsert("docs", ids=ids, values=np.ones((250, 2)))
+    assert list(client.list_ids("docs", page_size=1000)) == ids  # bitwise order
+    assert len(list_requests(server)) == 3
+
+
+def test_list_ids_sends_the_prefix_to_pinecone(client: Client, server: FakePinecone) -> None:
+    client.upsert("docs", ids=["a1", "a2", "b1"], values=np.ones((3, 2)))
+    assert list(client.list_ids("docs", prefix="a")) == ["a1", "a2"]
+    assert len(list_requests(server)) == 1
+
+
+def test_list_ids_with_a_prefix_no_pinecone_id_can_have(
+    client: Client, server: FakePinecone
+) -> None:
+    client.upsert("docs", ids=["a1"], values=np.ones((1, 2)))
+    assert list(client.list_ids("docs", prefix="é")) == []
+    assert list_requests(server) == []
+    with pytest.raises(NotFoundError):
+        list(client.list_ids("gone", prefix="é"))
+
+
+def test_list_ids_on_an_index_deleted_behind_the_clients_back(client: Client) -> None:
+    client.upsert("docs", ids=["a1"], values=np.ones((1, 2)))
+    client.provider.delete_index("docs")
+    with pytest.raises(NotFoundError):
+        list(client.list_ids("docs"))
+
+
+def test_bad_pagination_token_is_a_validation_error(client: Client) -> None:
+    with pytest.raises(ValidationError):
+        client.provider.list_ids("docs", "", cursor="not-a-token")
+
+
+def test_fake_list_endpoint_speaks_pinecones_shape(client: Client, server: FakePinecone) -> None:
+    import httpx
+
+    client.upsert("docs", ids=["a", "b", "c"], values=np.ones((3, 2)), namespace="ns")
+    host = client.describe_index("docs")["host"]
+    headers = {"Api-Key": API_KEY, "X-Pinecone-Api-Version": "2026-07"}
+    first = httpx.get(
+        f"{host}/vectors/list", params={"namespace": "ns", "limit": 2}, headers=headers
+    ).json()
+    assert first["vectors"] == [{"id": "a"}, {"id": "b"}]
+    assert first["namespace"] == "ns" and first["usage"] == {"readUnits": 1}
+    token = first["pagination"]["next"]
+    last = httpx.get(
+        f"{host}/vectors/list",
+        params={"namespace": "ns", "limit": 2, "paginationToken": token},
+        headers=headers,
+    ).json()
+    assert last["vectors"] == [{"id": "c"}] and "pagination" not in last
+    too_many = httpx.get(
+        f"{host}/vectors/list", params={"namespace": "ns", "limit": 101}, headers=headers
+    )
+    assert too_many.status_code == 400
+
+
+# -- default index names ------------------------------------------------------------------
+
+
+def test_default_index_names_follow_pinecones_rules() -> None:
+    name = PineconeProvider.default_index_name
+    assert name("testapp_uuiddocument_embedding") == "testapp-uuiddocument-embedding"
+    long = name("a_very_long_application_label_somemodelwithalongname_embedding")
+    assert len(long) == 45 and long == name(
+        "a_very_long_application_label_somemodelwithalongname_embedding"
+    )
+    assert long != name("a_very_long_application_label_somemodelwithalongname_embedding2")
+    assert all(ch.isalnum() or ch == "-" for ch in long) and long[0] != "-" and long[-1] != "-"

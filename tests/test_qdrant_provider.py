@@ -106,6 +106,18 @@ def test_values_update_on_cosine_returns_the_new_values(client: Client) -> None:
     assert fetched.metadata == {"k": "v"}
 
 
+def test_cosine_values_read_back_exactly_as_written(client: Client) -> None:
+    client.upsert("docs", [{"id": "a", "values": [1.0, 2.0, 0.0]}])
+    assert client.fetch("docs", ["a"])["a"].values == [1.0, 2.0, 0.0]
+
+
+def test_list_ids_by_prefix_scrolls_on_until_a_page_is_full(client: Client) -> None:
+    ids = [f"{'a' if i % 2 else 'b'}{i:04d}" for i in range(2500)]
+    client.upsert("docs", ids=ids, values=[[1.0, 0.0, 0.0]] * len(ids))
+    listed = list(client.list_ids("docs", prefix="a", page_size=1000))
+    assert sorted(listed) == [vid for vid in ids if vid.startswith("a")]
+
+
 def test_same_id_in_two_namespaces_is_two_points(client: Client) -> None:
     client.upsert("docs", [{"id": "a", "values": [1.0, 0.0, 0.0], "metadata": {"ns": "default"}}])
     client.upsert(

@@ -339,11 +339,11 @@ def test_inline_search_emits_instrumentation_event(docs, settings):
     assert search[0].metadata["top_k"] == 2 and search[0].metadata["result_count"] == 2
 
 
-# -- remote (memory provider) --------------------------------------------------------------------
+# -- synced (memory, Pinecone and Qdrant behind the test models' alias) --------------------------
 
 
 @pytest.fixture
-def remote_docs():
+def remote_docs(remote_store):
     rows = [
         ("east", [1, 0, 0], "news", "published", 2020),
         ("north-east", [1, 1, 0], "news", "draft", 2021),
@@ -386,7 +386,7 @@ def test_remote_filter_on_undeclared_field_is_validation_error(remote_docs):
         RemoteDocument.objects.vector_search([1, 0, 0], filter={"title": "east"})
 
 
-def test_remote_search_over_fetches_when_the_queryset_is_filtered():
+def test_remote_search_over_fetches_when_the_queryset_is_filtered(remote_store):
     for i in range(12):
         RemoteDocument.objects.create(title=f"d{i}", status="draft", embedding=[1, i / 100, 0])
     for i in range(3):
@@ -405,7 +405,7 @@ def test_remote_load_records_false(remote_docs):
     assert result.ids == [f"testapp_remotedocument_{remote_docs['east'].pk}"]
 
 
-def test_remote_search_before_any_write_is_empty():
+def test_remote_search_before_any_write_is_empty(remote_store):
     assert list(RemoteDocument.objects.vector_search([1, 0, 0])) == []
 
 
@@ -413,7 +413,7 @@ def test_similar_excludes_self_remote(remote_docs):
     assert titles(remote_docs["east"].similar(limit=2)) == ["north-east", "north"]
 
 
-def test_uuid_primary_keys_round_trip():
+def test_uuid_primary_keys_round_trip(remote_store):
     a = UUIDDocument.objects.create(title="a", embedding=[0, 0])
     UUIDDocument.objects.create(title="b", embedding=[3, 4])
     results = list(UUIDDocument.objects.vector_search([0.1, 0], limit=2))
@@ -423,23 +423,23 @@ def test_uuid_primary_keys_round_trip():
     assert a.similar(limit=1)[0].title == "b"
 
 
-def test_two_vector_fields_search_separately():
+def test_two_vector_fields_search_separately(remote_store):
     a = Product.objects.create(name="a", image=[1, 0], text=[1, 0, 0, 0])
     Product.objects.create(name="b", image=[0, 1], text=[0, 0, 0, 1])
     assert Product.objects.vector_search([0, 0, 0, 1], field="text", limit=1)[0].name == "b"
     assert Product.objects.vector_search([1, 0], field="image", limit=1)[0].name == "a"
-    index = clients["memory"].stats("testapp_product_text")
-    assert index["namespaces"] == {"products": {"vector_count": 2}}
+    text = Product._meta.get_field("text")
+    assert text.client().stats(text.index_name)["namespaces"] == {"products": {"vector_count": 2}}
     assert a.similar(limit=1, field="text")[0].name == "b"
 
 
-def test_remote_search_emits_instrumentation_event(remote_docs, settings):
+def test_remote_search_emits_instrumentation_event(remote_docs, remote_store, settings):
     settings.VECTRA_INSTRUMENTATION = True
     events = []
     on_operation(events.append)
     RemoteDocument.objects.vector_search([1, 0, 0], limit=2)
     search = [e for e in events if e.operation == "search"]
-    assert search[0].provider == "memory" and search[0].index == "remote-docs"
+    assert search[0].provider == remote_store and search[0].index == "remote-docs"
     assert search[0].metadata == {"top_k": 2, "result_count": 2}
 
 

@@ -1,4 +1,8 @@
-"""Transaction-safe sync of remote vector fields (memory provider, real PostgreSQL)."""
+"""Transaction-safe sync of synced vector fields, on real PostgreSQL.
+
+Tests that take ``remote_store`` run once per store (memory, Pinecone, Qdrant) behind the
+test models' alias; the ``CountedDocument`` tests count calls on one memory provider.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import pytest
 from django.db import transaction
 
+from tests import remote_stores
 from tests.testapp.models import (
     CountedDocument,
     Document,
@@ -27,18 +32,13 @@ def fresh_clients():
     clients.reset()
 
 
-def stored(model=RemoteDocument, index="remote-docs", namespace=None):
-    """id -> Vector of everything in the model's index."""
-    client = clients["memory"]
-    if not client.index_exists(index):
-        return {}
-    ids = client.provider.list_ids(index, namespace or "", None, 10_000)
-    return client.fetch(index, ids, namespace=namespace) if ids else {}
+def stored(model=RemoteDocument, field="embedding"):
+    """id -> Vector of everything in the model's index, read through the client API."""
+    return remote_stores.stored(model, field)
 
 
-def count(index="remote-docs"):
-    client = clients["memory"]
-    return client.stats(index)["total_vector_count"] if client.index_exists(index) else 0
+def count(model=RemoteDocument, field="embedding"):
+    return remote_stores.count(model, field)
 
 
 def calls():
@@ -46,7 +46,7 @@ def calls():
 
 
 @committed
-def test_save_syncs_after_commit_with_metadata():
+def test_save_syncs_after_commit_with_metadata(remote_store):
     with transaction.atomic():
         doc = RemoteDocument.objects.create(
             title="a", category="news", status="published", year=2020, embedding=[1, 0, 0]
@@ -58,7 +58,7 @@ def test_save_syncs_after_commit_with_metadata():
 
 
 @committed
-def test_rollback_leaves_no_vector():
+def test_rollback_leaves_no_vector(remote_store):
     with pytest.raises(RuntimeError), transaction.atomic():
         RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
         raise RuntimeError("boom")
@@ -66,7 +66,7 @@ def test_rollback_leaves_no_vector():
 
 
 @committed
-def test_savepoint_rollback_discards_only_its_writes():
+def test_savepoint_rollback_discards_only_its_writes(remote_store):
     with transaction.atomic():
         kept = RemoteDocument.objects.create(title="kept", embedding=[1, 0, 0])
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -77,7 +77,7 @@ def test_savepoint_rollback_discards_only_its_writes():
 
 
 @committed
-def test_rollback_after_a_save_in_a_committed_savepoint_leaves_nothing():
+def test_rollback_after_a_save_in_a_committed_savepoint_leaves_nothing(remote_store):
     with pytest.raises(RuntimeError), transaction.atomic():
         with transaction.atomic():
             RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
@@ -112,13 +112,13 @@ def test_create_then_delete_in_one_transaction_writes_only_the_delete():
 
 
 @committed
-def test_autocommit_save_syncs_at_once():
+def test_autocommit_save_syncs_at_once(remote_store):
     doc = RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
     assert doc.vector_id in stored()
 
 
 @committed
-def test_deleted_rows_vector_is_gone_after_commit():
+def test_deleted_rows_vector_is_gone_after_commit(remote_store):
     doc = RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
     vid = doc.vector_id
     with transaction.atomic():
@@ -129,14 +129,14 @@ def test_deleted_rows_vector_is_gone_after_commit():
 
 
 @committed
-def test_queryset_delete_removes_vectors():
+def test_queryset_delete_removes_vectors(remote_store):
     docs = [RemoteDocument.objects.create(title=str(i), embedding=[1, i, 0]) for i in range(3)]
     RemoteDocument.objects.filter(pk__in=[d.pk for d in docs[:2]]).delete()
     assert list(stored()) == [docs[2].vector_id]
 
 
 @committed
-def test_save_with_null_vector_deletes_the_entry():
+def test_save_with_null_vector_deletes_the_entry(remote_store):
     doc = RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
     doc.embedding = None
     doc.save()
@@ -153,7 +153,7 @@ def test_update_fields_touching_nothing_synced_costs_nothing():
 
 
 @committed
-def test_update_fields_touching_metadata_resyncs():
+def test_update_fields_touching_metadata_resyncs(remote_store):
     doc = RemoteDocument.objects.create(title="a", status="draft", embedding=[1, 0, 0])
     doc.status = "published"
     doc.save(update_fields=["status"])
@@ -169,7 +169,7 @@ def test_bulk_create_syncs_in_one_upsert():
 
 
 @committed
-def test_bulk_update_syncs_changed_vectors():
+def test_bulk_update_syncs_changed_vectors(remote_store):
     docs = [RemoteDocument.objects.create(title=str(i), embedding=[1, 0, 0]) for i in range(2)]
     for doc in docs:
         doc.embedding = [0, 0, 1]
@@ -188,7 +188,7 @@ def test_bulk_update_of_unsynced_fields_costs_nothing():
 
 
 @committed
-def test_queryset_update_resyncs_affected_rows():
+def test_queryset_update_resyncs_affected_rows(remote_store):
     a = RemoteDocument.objects.create(title="a", status="draft", embedding=[1, 0, 0])
     b = RemoteDocument.objects.create(title="b", status="draft", embedding=[0, 1, 0])
     RemoteDocument.objects.filter(pk=a.pk).update(status="published")
@@ -198,7 +198,7 @@ def test_queryset_update_resyncs_affected_rows():
 
 
 @committed
-def test_queryset_update_setting_null_vector_deletes_entries():
+def test_queryset_update_setting_null_vector_deletes_entries(remote_store):
     RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
     RemoteDocument.objects.update(embedding=None)
     assert count() == 0
@@ -219,32 +219,32 @@ def test_in_place_fields_are_not_copied_anywhere():
 
 
 @committed
-def test_auto_index_false_syncs_nothing_until_asked():
+def test_auto_index_false_syncs_nothing_until_asked(remote_store):
     doc = ManualDocument.objects.create(title="a", embedding=[1, 0, 0])
-    index = "testapp_manualdocument_embedding"
-    assert not clients["memory"].index_exists(index)
+    assert count(ManualDocument) == 0
     doc.index_vector()
-    assert clients["memory"].stats(index)["total_vector_count"] == 1
+    assert list(stored(ManualDocument)) == [doc.vector_id]
     doc.delete_vector()
-    assert clients["memory"].stats(index)["total_vector_count"] == 0
+    assert count(ManualDocument) == 0
 
 
 @committed
-def test_index_is_created_with_the_fields_dimension_and_metric():
+def test_index_is_created_with_the_fields_dimension_and_metric(remote_store):
     UUIDDocument.objects.create(title="a", embedding=[1, 2])
-    description = clients["memory"].describe_index("testapp_uuiddocument_embedding")
+    vf = remote_stores.field(UUIDDocument)
+    description = vf.client().describe_index(vf.index_name)
     assert (description["dimension"], description["metric"]) == (2, "euclidean")
 
 
 @committed
-def test_uuid_primary_key_vector_ids():
+def test_uuid_primary_key_vector_ids(remote_store):
     doc = UUIDDocument.objects.create(title="a", embedding=[1, 2])
-    fetched = clients["memory"].fetch("testapp_uuiddocument_embedding", [doc.vector_id])
-    assert doc.vector_id == f"testapp_uuiddocument_{doc.pk}" and doc.vector_id in fetched
+    assert doc.vector_id == f"testapp_uuiddocument_{doc.pk}"
+    assert stored(UUIDDocument)[doc.vector_id].values == [1.0, 2.0]
 
 
 @committed
-def test_immediate_sync_writes_inside_the_transaction(settings):
+def test_immediate_sync_writes_inside_the_transaction(remote_store, settings):
     settings.VECTRA_SYNC = "immediate"
     with pytest.raises(RuntimeError), transaction.atomic():
         RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
@@ -254,7 +254,7 @@ def test_immediate_sync_writes_inside_the_transaction(settings):
 
 
 @committed
-def test_task_sync_runs_through_django_tasks(settings):
+def test_task_sync_runs_through_django_tasks(remote_store, settings):
     from django_tasks.signals import task_enqueued
 
     settings.VECTRA_SYNC = "task"
@@ -303,7 +303,7 @@ def test_task_sync_enqueues_nothing_on_rollback(settings):
 
 
 @committed
-def test_sync_failure_is_logged_reported_and_raised(settings, caplog):
+def test_sync_failure_is_logged_reported_and_raised(remote_store, settings, caplog):
     settings.VECTRA_INSTRUMENTATION = True
     events = []
     on_operation(events.append)
@@ -321,7 +321,7 @@ def test_sync_failure_is_logged_reported_and_raised(settings, caplog):
 
 
 @committed
-def test_sync_success_is_reported(settings):
+def test_sync_success_is_reported(remote_store, settings):
     settings.VECTRA_INSTRUMENTATION = True
     events = []
     on_operation(events.append)
@@ -330,10 +330,13 @@ def test_sync_success_is_reported(settings):
         RemoteDocument.objects.create(title="b", embedding=[0, 1, 0])
     sync_events = [e for e in events if e.operation == "sync_upsert"]
     assert len(sync_events) == 1 and sync_events[0].metadata["vector_count"] == 2
+    assert sync_events[0].provider == remote_store
 
 
 @pytest.mark.django_db
-def test_capture_on_commit_callbacks_runs_the_batch(django_capture_on_commit_callbacks):
+def test_capture_on_commit_callbacks_runs_the_batch(
+    remote_store, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         doc = RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
         assert count() == 0
@@ -350,7 +353,7 @@ def test_unknown_sync_strategy_is_a_configuration_error(settings):
 
 
 @committed
-def test_sync_queryset_resyncs_rows_changed_behind_the_orm():
+def test_sync_queryset_resyncs_rows_changed_behind_the_orm(remote_store):
     from tests.testapp.factories import RemoteDocumentFactory
     from vectra_django.sync import sync_queryset
 
@@ -361,7 +364,7 @@ def test_sync_queryset_resyncs_rows_changed_behind_the_orm():
 
 
 @committed
-def test_teardown_disconnects_the_signals():
+def test_teardown_disconnects_the_signals(remote_store):
     from django.apps import apps
 
     processor = apps.get_app_config("vectra_django").sync_processor

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self, TypeVar
 
 from . import filters, validation
-from .errors import NotFoundError, ValidationError
+from .errors import NotFoundError, UnsupportedFeatureError, ValidationError
 from .instrumentation import instrument
 from .metrics import Metric
 from .providers import Provider, QueryRequest, load
@@ -48,6 +48,14 @@ class Client:
     from the ``VECTRA`` setting. Every argument is validated before the store is touched,
     transient failures are retried per the alias's retry settings, and each operation emits
     an instrumentation event when ``VECTRA_INSTRUMENTATION`` is on.
+
+    ``provider`` is a built-in name (``"pgvector"``, ``"pinecone"``, ``"qdrant"``,
+    ``"memory"``), a dotted path to a provider class, or a provider instance; the remaining
+    keyword arguments (``url=``, ``api_key=``, ``database=``...) go to its constructor.
+    ``index`` and ``namespace`` are the defaults of every call. ``max_retries`` counts
+    retries after the first attempt, with exponential backoff from ``retry_delay`` up to
+    ``max_retry_delay`` seconds. ``batch_size`` is the upsert chunk (default: the
+    provider's).
     """
 
     def __init__(
@@ -111,6 +119,7 @@ class Client:
 
     @property
     def provider_name(self) -> str:
+        """The provider's short name, as in events and errors (``"pgvector"``...)."""
         return self.provider.name
 
     def __repr__(self) -> str:
@@ -160,6 +169,7 @@ class Client:
         return self._description(name)
 
     def delete_index(self, name: str) -> None:
+        """Delete an index and every vector in it; ``NotFoundError`` when it does not exist."""
         name = validation.index_name(name)
         try:
             with instrument("delete_index", self.provider_name, name):
@@ -168,12 +178,14 @@ class Client:
             self._indexes.forget(name)
 
     def list_indexes(self) -> list[str]:
+        """The names of the store's indexes."""
         with instrument("list_indexes", self.provider_name) as details:
             names = self._call(self.provider.list_indexes)
             details["result_count"] = len(names)
         return names
 
     def describe_index(self, index: str | None = None) -> dict[str, Any]:
+        """``name``, ``dimension`` and ``metric`` of an index, plus provider details."""
         index = self._index(index)
         with instrument("describe_index", self.provider_name, index):
             description = self._call(self.provider.describe_index, index)
@@ -181,6 +193,7 @@ class Client:
         return dict(description)
 
     def index_exists(self, index: str) -> bool:
+        """Whether ``index`` exists (other errors still raise)."""
         try:
             self.describe_index(index)
         except NotFoundError:
@@ -197,6 +210,7 @@ class Client:
         return result
 
     def list_namespaces(self, index: str | None = None) -> list[str]:
+        """The namespaces that hold at least one vector (``""`` is the default one)."""
         index = self._index(index)
         with instrument("list_namespaces", self.provider_name, index) as details:
             names = self._call(self.provider.list_namespaces, index)
@@ -231,6 +245,9 @@ class Client:
             metadata=metadata,
             expected_dimension=self._dimension(index),
         )
+        check = getattr(self.provider, "validate_batch", None)
+        if check is not None:
+            check(batch)
         written = 0
         with instrument(
             "upsert", self.provider_name, index, ns, metadata={"vector_count": len(batch)}
@@ -296,6 +313,45 @@ class Client:
             result = self._call(self.provider.fetch, index, list(dict.fromkeys(id_list)), ns)
             details["result_count"] = len(result)
         return result
+
+    def list_ids(
+        self,
+        index: str | None = None,
+        *,
+        prefix: str | None = None,
+        namespace: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[str]:
+        """Every id in ``namespace`` (only those starting with ``prefix``), a page at a time.
+
+        Arguments are checked at once; the store is read lazily, one request per page (a
+        store may cap the page, Pinecone at 100). Deleting ids already yielded while
+        iterating is safe. The order is the store's own: sorted on memory, pgvector and
+        Pinecone, by internal point id on Qdrant.
+        """
+        index = self._index(index)
+        ns = self._namespace(namespace)
+        start = validation.id_prefix(prefix)
+        size = validation.page_size(page_size)
+        list_page = getattr(self.provider, "list_ids", None)
+        if list_page is None:
+            raise UnsupportedFeatureError(self.provider_name, "listing ids")
+        return self._id_pages(list_page, index, ns, start, size)
+
+    def _id_pages(
+        self, list_page: Callable[..., Any], index: str, ns: str, prefix: str, size: int
+    ) -> Iterator[str]:
+        cursor = None
+        while True:
+            with instrument(
+                "list_ids", self.provider_name, index, ns, metadata={"page_size": size}
+            ) as details:
+                page = self._call(list_page, index, ns, prefix, size, cursor)
+                details["result_count"] = len(page.ids)
+            yield from page.ids
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     def update(
         self,
@@ -375,6 +431,7 @@ class Client:
         return {"healthy": ok, "latency_ms": (time.perf_counter() - start) * 1000.0}
 
     def close(self) -> None:
+        """Release the provider's connections (a pool, an HTTP session); also on ``with``."""
         self.provider.close()
 
     def __enter__(self) -> Self:

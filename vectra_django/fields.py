@@ -261,11 +261,25 @@ class VectorField(PgVectorField):
 
     @property
     def index_name(self) -> str:
-        """The provider index this field syncs to (remote mode)."""
+        """The provider index this field syncs to (remote mode).
+
+        Without ``index=``, ``<db_table>_<field>`` as the alias's store accepts it (Pinecone
+        has no ``_`` in index names, for one).
+        """
         if self.index:
             return self.index
         name = re.sub(r"[^a-z0-9_-]", "_", f"{self.model._meta.db_table}_{self.name}".lower())
-        return name[:63]
+        return self._provider_class().default_index_name(name[:63])
+
+    def _provider_class(self) -> Any:
+        """The provider class behind the field's alias; the base one if it is unusable."""
+        from .providers import BaseProvider, load
+
+        try:
+            cls = load(str((self.provider_config() or {})["PROVIDER"]))
+        except (ConfigurationError, KeyError):
+            return BaseProvider  # the system checks report the alias
+        return cls if hasattr(cls, "default_index_name") else BaseProvider
 
     def provider_config(self) -> dict[str, Any] | None:
         """The field's ``VECTRA`` alias settings, or ``None`` when the alias is missing."""

@@ -276,6 +276,9 @@ class VectorQuerySet(models.QuerySet):
         return count
 
     def update(self, **kwargs: Any) -> int:
+        """``QuerySet.update()``, then the updated rows' synced vectors are re-copied to
+        their indexes (after commit). ``source=`` vectors are not recomputed: an update
+        builds no instances, so save them or use ``bulk_update`` instead."""
         for vf in vector_fields(self.model):
             value = kwargs.get(vf.name, kwargs.get(vf.attname))
             if value is not None and not hasattr(value, "resolve_expression"):

@@ -23,6 +23,7 @@ INDEX_NAME_RE = re.compile(r"^[a-z0-9_-]{1,63}$")
 NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 MAX_ID_LENGTH = 512
 MAX_TOP_K = 10_000
+MAX_PAGE_SIZE = 10_000
 MAX_DIMENSION = 16_000
 
 
@@ -51,6 +52,26 @@ def vector_id(value: Any) -> str:
     if not value or len(value) > MAX_ID_LENGTH or "\x00" in value:
         raise ValidationError(
             f"Invalid vector id {value[:40]!r}: ids are 1-{MAX_ID_LENGTH} characters without NUL."
+        )
+    return value
+
+
+def id_prefix(value: Any) -> str:
+    """A prefix that ids are listed by; ``None`` and ``""`` match every id."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH or "\x00" in value:
+        raise ValidationError(
+            f"Invalid id prefix {value!r}: use a string of at most {MAX_ID_LENGTH} characters "
+            "without NUL."
+        )
+    return value
+
+
+def page_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValidationError(
+            f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {value!r}."
         )
     return value
 

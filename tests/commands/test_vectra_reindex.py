@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.testapp.models import CountedDocument, Document, RemoteDocument, UUIDDocument
+from tests.testapp.models import CountedDocument, Document, Product, RemoteDocument, UUIDDocument
 from vectra_django import clients
 
 pytestmark = pytest.mark.django_db
@@ -44,13 +44,14 @@ def total(index=INDEX, alias="memory"):
     return client.stats(index)["total_vector_count"] if client.index_exists(index) else 0
 
 
-def seed(ids, index=INDEX):
+def seed(ids, index=INDEX, namespace=None, dimension=3):
+    """Entries written straight to the store, as if left behind by rows deleted long ago."""
     client = clients["memory"]
-    client.create_index(index, dimension=3)
-    client.upsert(index, ids=ids, values=[[0, 0, 1]] * len(ids))
+    client.create_index(index, dimension=dimension)
+    client.upsert(index, ids=ids, values=[[1] * dimension] * len(ids), namespace=namespace)
 
 
-def test_reindex_copies_every_row_with_metadata(rows):
+def test_reindex_copies_every_row_with_metadata(remote_store, rows):
     output = reindex("testapp.RemoteDocument")
     assert total() == RemoteDocument.objects.count() == 5
     stored = clients["memory"].fetch(INDEX, [rows[2].vector_id])[rows[2].vector_id]
@@ -70,27 +71,27 @@ def test_reindex_reads_keyset_batches_never_offset():
     assert clients["counting"].provider.calls == [("upsert", 2), ("upsert", 2), ("upsert", 1)]
 
 
-def test_reindex_twice_gives_the_same_index(rows):
+def test_reindex_twice_gives_the_same_index(remote_store, rows):
     reindex("testapp.RemoteDocument")
     reindex("testapp.RemoteDocument")
     assert total() == 5
 
 
-def test_reindex_deletes_entries_of_rows_without_vectors(rows):
+def test_reindex_deletes_entries_of_rows_without_vectors(remote_store, rows):
     reindex("testapp.RemoteDocument")
     RemoteDocument.objects.filter(pk=rows[0].pk).update(embedding=None)
     reindex("testapp.RemoteDocument")
     assert total() == 4
 
 
-def test_clear_empties_the_namespace_first(rows):
+def test_clear_empties_the_namespace_first(remote_store, rows):
     seed(["testapp_remotedocument_999999"])
     reindex("testapp.RemoteDocument", clear=True, interactive=False)
     assert total() == 5
     assert clients["memory"].fetch(INDEX, ["testapp_remotedocument_999999"]) == {}
 
 
-def test_clear_asks_before_deleting(rows, monkeypatch):
+def test_clear_asks_before_deleting(remote_store, rows, monkeypatch):
     seed(["testapp_remotedocument_999999"])
     monkeypatch.setattr("builtins.input", lambda prompt: "no")
     output = reindex("testapp.RemoteDocument", clear=True)
@@ -98,7 +99,7 @@ def test_clear_asks_before_deleting(rows, monkeypatch):
     assert total() == 1
 
 
-def test_remove_deletes_ids_whose_rows_are_gone(rows):
+def test_remove_deletes_ids_whose_rows_are_gone(remote_store, rows):
     seed(["testapp_remotedocument_999999", "testapp_otherdocument_1"])
     output = reindex("testapp.RemoteDocument", remove=True)
     ids = clients["memory"].fetch(
@@ -109,10 +110,37 @@ def test_remove_deletes_ids_whose_rows_are_gone(rows):
     assert "deleted 1" in output
 
 
-def test_remove_pages_through_the_index(rows):
+def test_remove_pages_through_the_index(remote_store, rows):
     seed([f"testapp_remotedocument_{900000 + i}" for i in range(7)])
     reindex("testapp.RemoteDocument", remove=True, batch_size=2)
     assert total() == 5
+
+
+def test_remove_deletes_orphans_across_many_pages(remote_store, rows):
+    orphans = [f"testapp_remotedocument_{900000 + i}" for i in range(250)]
+    seed(orphans)
+    output = reindex("testapp.RemoteDocument", remove=True)
+    assert total() == 5
+    assert clients["memory"].fetch(INDEX, orphans[::50]) == {}
+    assert "deleted 250" in output
+
+
+def test_remove_works_in_the_fields_namespace(remote_store):
+    kept = Product.objects.create(name="kept", text=[1, 0, 0, 0])
+    text = Product._meta.get_field("text")
+    seed(["testapp_product_999999"], index=text.index_name, namespace="products", dimension=4)
+    seed(["testapp_product_999998"], index=text.index_name, dimension=4)  # another namespace
+    reindex("testapp.Product", remove=True)
+    client = clients["memory"]
+    assert list(client.list_ids(text.index_name, namespace="products")) == [kept.vector_id]
+    assert list(client.list_ids(text.index_name)) == ["testapp_product_999998"]
+
+
+def test_remove_dry_run_deletes_nothing(rows):
+    seed(["testapp_remotedocument_999999"])
+    output = reindex("testapp.RemoteDocument", remove=True, dry_run=True)
+    assert "deleted 1" in output
+    assert total() == 1
 
 
 def test_remove_needs_a_provider_that_lists_ids(rows, settings):
@@ -125,7 +153,7 @@ def test_remove_needs_a_provider_that_lists_ids(rows, settings):
         reindex("testapp.RemoteDocument", remove=True)
 
 
-def test_dry_run_writes_nothing(rows):
+def test_dry_run_writes_nothing(remote_store, rows):
     output = reindex("testapp.RemoteDocument", dry_run=True, clear=True)
     assert total() == 0
     assert not clients["memory"].index_exists(INDEX)
@@ -139,11 +167,11 @@ def test_in_place_fields_are_reported_not_copied():
     assert list(clients.all(initialized_only=True)) == []
 
 
-def test_all_models_by_default(rows):
+def test_all_models_by_default(remote_store, rows):
     UUIDDocument.objects.create(title="u", embedding=[1, 2])
     reindex()
     assert total() == 5
-    assert total("testapp_uuiddocument_embedding") == 1
+    assert total(UUIDDocument._meta.get_field("embedding").index_name) == 1
 
 
 def test_app_label_selects_its_models(rows):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
+from django.test import override_settings
 
-from vectra_django import Client, QueryResult, Vector
+from vectra_django import Client, QueryResult, Vector, on_operation
 from vectra_django.errors import NotFoundError, ValidationError
+from vectra_django.instrumentation import clear_handlers
 
 from .filter_cases import CASES, CORPUS
 
@@ -243,6 +247,86 @@ def test_bound_client_is_a_new_object(client: Client, docs: str) -> None:
     assert bound is not client and client.default_index is None
     bound.upsert(vectors=[{"id": "q", "values": unit(1, 0, 0)}])
     assert bound.fetch(ids=["q"]) and client.fetch(docs, ["q"]) == {}
+
+
+# -- listing ids (vectra_reindex --remove pages through an index with it) -------------------
+
+
+@pytest.fixture
+def listed(client: Client, index_name: str) -> str:
+    """Eleven ids in the default namespace (two families) and two in another namespace."""
+    client.create_index(index_name, dimension=2)
+    ids = [f"doc_{i}" for i in range(8)] + ["img_1", "img_2", "img_3"]
+    client.upsert(index_name, ids=ids, values=[[1.0, 0.5]] * len(ids))
+    client.upsert(index_name, ids=["doc_x", "zzz"], values=[[1.0, 0.5]] * 2, namespace="t4")
+    return index_name
+
+
+def pages_read(client: Client, run: Callable[[], object]) -> int:
+    """How many pages ``run()`` read, counted from the ``list_ids`` events."""
+    events: list = []
+    with override_settings(VECTRA_INSTRUMENTATION=True):
+        on_operation(events.append)
+        try:
+            run()
+        finally:
+            clear_handlers()
+    return sum(e.operation == "list_ids" for e in events)
+
+
+def test_list_ids_lists_the_namespace(client: Client, listed: str) -> None:
+    ids = list(client.list_ids(listed))
+    assert sorted(ids) == sorted([f"doc_{i}" for i in range(8)] + ["img_1", "img_2", "img_3"])
+    assert len(ids) == len(set(ids))
+
+
+def test_list_ids_by_prefix(client: Client, listed: str) -> None:
+    assert sorted(client.list_ids(listed, prefix="img_")) == ["img_1", "img_2", "img_3"]
+    assert list(client.list_ids(listed, prefix="nothing-")) == []
+
+
+def test_list_ids_pages_through_everything_once(client: Client, listed: str) -> None:
+    seen: list[str] = []
+    pages = pages_read(client, lambda: seen.extend(client.list_ids(listed, page_size=3)))
+    assert sorted(seen) == sorted(client.list_ids(listed)) and len(seen) == 11
+    assert pages >= 4
+
+
+def test_list_ids_pages_by_prefix(client: Client, listed: str) -> None:
+    seen: list[str] = []
+    pages = pages_read(
+        client, lambda: seen.extend(client.list_ids(listed, prefix="doc_", page_size=3))
+    )
+    assert sorted(seen) == [f"doc_{i}" for i in range(8)]
+    assert pages >= 3
+
+
+def test_list_ids_never_crosses_namespaces(client: Client, listed: str) -> None:
+    assert sorted(client.list_ids(listed, namespace="t4")) == ["doc_x", "zzz"]
+    assert list(client.list_ids(listed, namespace="t4", prefix="doc_")) == ["doc_x"]
+    assert list(client.list_ids(listed, namespace="empty")) == []
+
+
+def test_deleting_listed_ids_while_paging_skips_none(client: Client, listed: str) -> None:
+    seen: list[str] = []
+    ids = client.list_ids(listed, page_size=2)
+    for vid in ids:
+        seen.append(vid)
+        client.delete(listed, [vid])
+    assert len(seen) == 11
+    assert client.stats(listed)["namespaces"] == {"t4": {"vector_count": 2}}
+
+
+def test_list_ids_of_a_missing_index_is_not_found(client: Client) -> None:
+    with pytest.raises(NotFoundError):
+        list(client.list_ids("no-such-index"))
+
+
+def test_list_ids_checks_its_arguments_at_once(client: Client, listed: str) -> None:
+    with pytest.raises(ValidationError, match="page_size"):
+        client.list_ids(listed, page_size=0)
+    with pytest.raises(ValidationError, match="prefix"):
+        client.list_ids(listed, prefix="a\x00")
 
 
 def test_healthy(client: Client) -> None:

@@ -18,6 +18,7 @@ language into Pinecone's, and this module judges the result the way Pinecone doc
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -37,6 +38,11 @@ def _is_number(value: Any) -> bool:
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, str | bool) or (_is_number(value) and math.isfinite(value))
+
+
+def metadata_bytes(metadata: Any) -> int:
+    """The size Pinecone's 40 KB limit applies to: the metadata as compact UTF-8 JSON."""
+    return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def store_metadata(metadata: Any) -> dict[str, Any]:

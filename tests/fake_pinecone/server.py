@@ -7,7 +7,7 @@ Control plane, as the SDK's 2026-07 API calls it::
 Data plane, under each index's host (``http://127.0.0.1:PORT/hosts/<name>-<token>``)::
 
     POST /vectors/upsert   POST /query   GET /vectors/fetch   POST /vectors/update
-    POST /vectors/delete   POST /describe_index_stats
+    POST /vectors/delete   POST /describe_index_stats   GET /vectors/list
 
 Errors use Pinecone's bodies: ``{"error": {"code", "message"}, "status"}`` on the control
 plane and ``{"code", "message", "details"}`` on the data plane.
@@ -15,6 +15,7 @@ plane and ``{"code", "message", "details"}`` on the data plane.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -34,6 +35,8 @@ from . import semantics
 MAX_UPSERT_VECTORS = 1000
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_TOP_K = 10_000
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 100
 DEFAULT_NAMESPACE = "__default__"
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?$")
 # gRPC status codes that the data plane reports in its error bodies.
@@ -292,6 +295,8 @@ class FakePinecone:
                 return 200, self._query(idx, body)
             if (method, path) == ("GET", "/vectors/fetch"):
                 return 200, self._fetch(idx, query)
+            if (method, path) == ("GET", "/vectors/list"):
+                return 200, self._list(idx, query)
             if (method, path) == ("POST", "/vectors/update"):
                 return 200, self._update(idx, body)
             if (method, path) == ("POST", "/vectors/delete"):
@@ -333,10 +338,12 @@ class FakePinecone:
         rows = []
         for item in vectors:
             vid = item.get("id") if isinstance(item, dict) else None
-            if not isinstance(vid, str) or not 1 <= len(vid) <= 512:
-                raise _Reply(400, "Each vector needs an id of 1-512 characters", "INVALID_ARGUMENT")
+            if not isinstance(vid, str) or not 1 <= len(vid) <= 512 or not vid.isascii():
+                raise _Reply(
+                    400, "Each vector needs an id of 1-512 ASCII characters", "INVALID_ARGUMENT"
+                )
             meta = item.get("metadata")
-            if meta is not None and len(json.dumps(meta).encode()) > semantics.MAX_METADATA_BYTES:
+            if meta is not None and semantics.metadata_bytes(meta) > semantics.MAX_METADATA_BYTES:
                 raise _Reply(
                     400,
                     f"Metadata size exceeds the limit of 40960 bytes for id '{vid}'",
@@ -417,6 +424,33 @@ class FakePinecone:
         }
         return {"vectors": vectors, "namespace": ns, "usage": {"readUnits": 1}}
 
+    def _list(self, idx: _Index, query: dict[str, list[str]]) -> dict[str, Any]:
+        """Sorted ids (bitwise order), ``limit`` a page; the token says where to resume."""
+        ns = (query.get("namespace") or [""])[0]
+        ns = "" if ns == DEFAULT_NAMESPACE else ns
+        prefix = (query.get("prefix") or [""])[0]
+        raw_limit = (query.get("limit") or [str(DEFAULT_LIST_LIMIT)])[0]
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
+            raise _Reply(400, f"limit must be between 1 and {MAX_LIST_LIMIT}", "INVALID_ARGUMENT")
+        limit = int(raw_limit)
+        token = (query.get("paginationToken") or [None])[0]
+        skip_past = None if token is None else _read_token(token)
+        ids = sorted(
+            (vid for vid in idx.namespaces.get(ns, {}) if vid.startswith(prefix)),
+            key=lambda vid: vid.encode(),
+        )
+        if skip_past is not None:
+            ids = [vid for vid in ids if vid.encode() > skip_past.encode()]
+        page = ids[:limit]
+        response: dict[str, Any] = {
+            "vectors": [{"id": vid} for vid in page],
+            "namespace": ns,
+            "usage": {"readUnits": 1},
+        }
+        if len(ids) > limit:
+            response["pagination"] = {"next": _make_token(page[-1], prefix)}
+        return response
+
     def _update(self, idx: _Index, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             raise _Reply(400, "id must be provided", "INVALID_ARGUMENT")
@@ -482,6 +516,23 @@ class FakePinecone:
             "metric": idx.metric,
             "vectorType": "dense",
         }
+
+
+def _make_token(skip_past: str, prefix: str) -> str:
+    """A pagination token shaped like Pinecone's: base64 JSON naming the last id returned."""
+    return base64.b64encode(
+        json.dumps({"skip_past": skip_past, "prefix": prefix}).encode()
+    ).decode()
+
+
+def _read_token(token: str) -> str:
+    try:
+        skip_past = json.loads(base64.b64decode(token, validate=True))["skip_past"]
+    except (ValueError, KeyError, TypeError):
+        raise _Reply(400, "Invalid pagination token", "INVALID_ARGUMENT") from None
+    if not isinstance(skip_past, str):
+        raise _Reply(400, "Invalid pagination token", "INVALID_ARGUMENT")
+    return skip_past
 
 
 class _Handler(BaseHTTPRequestHandler):

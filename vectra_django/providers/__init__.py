@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils.module_loading import import_string
 
 from ..errors import ConfigurationError
-from .base import BaseProvider, Provider, QueryRequest
+from .base import BaseProvider, IdPage, Provider, QueryRequest
 
 BUILTIN = {
     "memory": "vectra_django.providers.memory.MemoryProvider",
@@ -28,4 +28,4 @@ def load(name: str) -> type[Provider]:
         raise ConfigurationError(f"Cannot import provider {name!r}: {exc}") from exc
 
 
-__all__ = ["BUILTIN", "BaseProvider", "Provider", "QueryRequest", "load"]
+__all__ = ["BUILTIN", "BaseProvider", "IdPage", "Provider", "QueryRequest", "load"]

@@ -43,6 +43,14 @@ class QueryRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class IdPage:
+    """One page of ids and the opaque cursor of the next page (``None`` after the last)."""
+
+    ids: list[str]
+    next_cursor: str | None = None
+
+
 @runtime_checkable
 class Provider(Protocol):
     """What every store implements; one method per client operation."""
@@ -120,14 +128,38 @@ class BaseProvider:
         """Release connections; the default holds none."""
 
     def list_ids(
-        self, index: str, namespace: str, after: str | None = None, limit: int = 1000
-    ) -> list[str]:
-        """Optional: up to ``limit`` ids of ``namespace`` greater than ``after``, sorted.
+        self,
+        index: str,
+        namespace: str,
+        prefix: str = "",
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> IdPage:
+        """Optional: up to ``limit`` ids of ``namespace`` starting with ``prefix``.
 
-        Not part of :class:`Provider`; ``vectra_reindex --remove`` pages through an index
-        with it, and providers that cannot list ids keep this refusal.
+        ``cursor`` is the ``next_cursor`` of the previous page. Cursors point past the ids
+        already returned, so deleting those while paging skips nothing: that is how
+        ``vectra_reindex --remove`` walks an index. Not part of :class:`Provider`; a store
+        that cannot list ids keeps this refusal.
         """
         raise self.unsupported("listing ids")
+
+    def validate_batch(self, batch: Batch) -> None:
+        """Store-specific checks on a whole upsert batch; the default has none.
+
+        The client calls this once before it splits a batch into ``upsert`` calls, so a
+        vector the store would reject in the last chunk stops the batch before the first
+        chunk is written. Raise :class:`~vectra_django.errors.ValidationError` naming the id.
+        """
+
+    @classmethod
+    def default_index_name(cls, name: str) -> str:
+        """The index a model field uses when it names none, from ``<db_table>_<field>``.
+
+        Stores with stricter naming rules than the client's turn ``name`` into one they
+        accept; explicit names are never rewritten.
+        """
+        return name
 
     def unsupported(self, feature: str) -> UnsupportedFeatureError:
         return UnsupportedFeatureError(self.name, feature)

@@ -6,7 +6,7 @@ user runs against it hold on pgvector, Pinecone and Qdrant.
 
 from __future__ import annotations
 
-import bisect
+import heapq
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +19,7 @@ from ..errors import NotFoundError, ValidationError
 from ..metrics import Metric, score_from_distance
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
-from .base import BaseProvider, QueryRequest, stats_result
+from .base import BaseProvider, IdPage, QueryRequest, stats_result
 
 
 @dataclass
@@ -168,12 +168,23 @@ class MemoryProvider(BaseProvider):
             return len(doomed)
 
     def list_ids(
-        self, index: str, namespace: str, after: str | None = None, limit: int = 1000
-    ) -> list[str]:
+        self,
+        index: str,
+        namespace: str,
+        prefix: str = "",
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> IdPage:
+        """Sorted ids; the cursor is the last id returned, so pages survive deletes."""
         with self._lock:
-            ids = sorted(self._get(index).namespaces.get(namespace, {}))
-        start = 0 if after is None else bisect.bisect_right(ids, after)
-        return ids[start : start + limit]
+            rows = self._get(index).namespaces.get(namespace, {})
+            later = [
+                vid for vid in rows if vid.startswith(prefix) and (cursor is None or vid > cursor)
+            ]
+        page = heapq.nsmallest(limit + 1, later)
+        if len(page) > limit:
+            return IdPage(page[:limit], page[limit - 1])
+        return IdPage(page)
 
     def healthy(self) -> bool:
         return True

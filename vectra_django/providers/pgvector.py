@@ -10,6 +10,7 @@ already has one) with its ``SET LOCAL`` settings, and every psycopg error is map
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -28,7 +29,9 @@ from . import _pgsql
 from ._pgconn import DjangoSource, PoolSource, Tx, register
 from ._pgerrors import map_errors
 from ._pgsql import Table
-from .base import BaseProvider, QueryRequest, stats_result
+from .base import BaseProvider, IdPage, QueryRequest, stats_result
+
+_NUL_ESCAPE = "\\u0000"  # how json.dumps writes the NUL character
 
 # Below this many rows a multi-row INSERT (pipelined by executemany) beats a staging COPY.
 COPY_THRESHOLD = 64
@@ -220,6 +223,17 @@ class PgvectorProvider(BaseProvider):
 
     # -- vectors ---------------------------------------------------------------------------
 
+    def validate_batch(self, batch: Batch) -> None:
+        """jsonb cannot store the NUL character: refuse it before any chunk is written."""
+        encoded = batch.metadata_json
+        if encoded is not None:
+            if not any(_NUL_ESCAPE.encode() in meta for meta in encoded):
+                return  # the common case, decided on the JSON validation already made
+        elif _NUL_ESCAPE not in json.dumps(batch.metadata):
+            return
+        for vid, meta in zip(batch.ids, batch.metadata, strict=True):
+            _check_jsonb(vid, meta)
+
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
         with self._session(index) as tx:
             table = self._table(tx, index)
@@ -356,6 +370,8 @@ class PgvectorProvider(BaseProvider):
         values: np.ndarray | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        if metadata is not None:
+            _check_jsonb(id, metadata)
         assignments: list[sql.Composable] = []
         params: list[Any] = []
         with self._session(index) as tx:
@@ -395,6 +411,36 @@ class PgvectorProvider(BaseProvider):
             cur = tx.execute(sql.SQL("DELETE FROM {} WHERE {}").format(table.ident, where), params)
             return cur.rowcount
 
+    def list_ids(
+        self,
+        index: str,
+        namespace: str,
+        prefix: str = "",
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> IdPage:
+        """Keyset pages over the primary key; the cursor is the last id returned."""
+        where: list[sql.Composable] = [sql.SQL("namespace = %s")]
+        params: list[Any] = [namespace]
+        if cursor is not None:
+            where.append(sql.SQL("id > %s"))
+            params.append(cursor)
+        if prefix:
+            where.append(sql.SQL("starts_with(id, %s)"))
+            params.append(prefix)
+        with self._session(index) as tx:
+            table = self._table(tx, index)
+            rows = tx.execute(
+                sql.SQL("SELECT id FROM {} WHERE {} ORDER BY id LIMIT %s").format(
+                    table.ident, sql.SQL(" AND ").join(where)
+                ),
+                [*params, limit + 1],
+            ).fetchall()
+        ids = [row[0] for row in rows]
+        if len(ids) > limit:
+            return IdPage(ids[:limit], ids[limit - 1])
+        return IdPage(ids)
+
     def execute(self, statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement on this provider's connection, in its own transaction.
 
@@ -404,6 +450,24 @@ class PgvectorProvider(BaseProvider):
         with self._session() as tx:
             cur = tx.execute(statement, params)  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
+
+
+def _check_jsonb(vid: str, metadata: Any) -> None:
+    if _has_nul(metadata):
+        raise ValidationError(
+            f"Vector {vid!r}: metadata contains the NUL character (\\x00), which PostgreSQL's "
+            "jsonb cannot store."
+        )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _to_list(value: Any) -> list[float]:

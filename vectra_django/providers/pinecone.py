@@ -21,9 +21,11 @@ Semantics kept equal to every other provider:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -37,7 +39,14 @@ from ..filters import And, Condition, Node, Or
 from ..metrics import Metric
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
-from .base import BaseProvider, QueryRequest, scrub, stats_result, translating_errors
+from .base import (
+    BaseProvider,
+    IdPage,
+    QueryRequest,
+    scrub,
+    stats_result,
+    translating_errors,
+)
 
 logger = logging.getLogger("vectra_django.providers.pinecone")
 
@@ -48,6 +57,9 @@ DEFAULT_NAMESPACE_ALIAS = "__default__"
 MAX_VECTORS_PER_REQUEST = 1000
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_METADATA_BYTES = 40 * 1024
+MAX_ID_LENGTH = 512
+MAX_LIST_IDS = 100  # the largest page GET /vectors/list returns
+MAX_INDEX_NAME = 45
 MAX_FETCH_IDS = 200  # ids travel in the query string; keep URLs well under server limits
 MAX_DELETE_IDS = 1000
 _REQUEST_OVERHEAD = 256  # the envelope around the vectors: {"vectors": [...], "namespace": ...}
@@ -94,6 +106,15 @@ class PineconeProvider(BaseProvider):
 
     def __repr__(self) -> str:
         return f"<PineconeProvider host={self.host or 'default'!r}>"
+
+    @classmethod
+    def default_index_name(cls, name: str) -> str:
+        """Pinecone index names are lowercase letters, digits and ``-``, at most 45 long."""
+        legal = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "index"
+        if len(legal) <= MAX_INDEX_NAME:
+            return legal
+        digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]
+        return f"{legal[: MAX_INDEX_NAME - 9].rstrip('-')}-{digest}"
 
     # -- SDK plumbing --------------------------------------------------------------------
 
@@ -294,6 +315,13 @@ class PineconeProvider(BaseProvider):
 
     # -- vectors -------------------------------------------------------------------------
 
+    def validate_batch(self, batch: Batch) -> None:
+        """Pinecone's per-record limits, checked on the whole batch before any request."""
+        for vid, meta in zip(batch.ids, batch.metadata, strict=True):
+            _check_id(vid)
+            if meta:
+                _check_metadata(vid, meta)
+
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
         records = [
             _record(vid, values, meta)
@@ -403,6 +431,31 @@ class PineconeProvider(BaseProvider):
                 return None
         return None
 
+    def list_ids(
+        self,
+        index: str,
+        namespace: str,
+        prefix: str = "",
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> IdPage:
+        """``GET /vectors/list``: sorted ids, at most 100 a page, with Pinecone's own token."""
+        if not prefix.isascii():
+            self.describe_index(index)  # no Pinecone id has it; the index must still exist
+            return IdPage([])
+        kwargs: dict[str, Any] = {"namespace": namespace, "limit": min(limit, MAX_LIST_IDS)}
+        if prefix:
+            kwargs["prefix"] = prefix
+        if cursor is not None:
+            kwargs["pagination_token"] = cursor
+        try:
+            response = self._on_index(index, lambda idx: idx.list_paginated(**kwargs))
+        except errors.NotFoundError:
+            self.describe_index(index)  # a namespace never written to, unless the index is gone
+            return IdPage([])
+        token = response.pagination.next if response.pagination is not None else None
+        return IdPage([item.id for item in response.vectors], token or None)
+
     def close(self) -> None:
         with self._lock:
             clients, self._data = list(self._data.values()), {}
@@ -429,17 +482,26 @@ def _check_metadata(vid: str, metadata: Mapping[str, Any]) -> None:
                 f"Vector {vid!r}: metadata {key!r} must be a string, number, boolean or list of "
                 f"strings on Pinecone, got {value!r}."
             )
-    size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_METADATA_BYTES:
         raise errors.ValidationError(
-            f"Vector {vid!r}: metadata is {size} bytes; Pinecone allows {MAX_METADATA_BYTES}."
+            f"Vector {vid!r}: metadata is {size} bytes of JSON; Pinecone allows at most "
+            f"{MAX_METADATA_BYTES} bytes (40 KB) per vector."
+        )
+
+
+def _check_id(vid: str) -> None:
+    """Pinecone ids are ASCII (the client already bounds the length and refuses NUL)."""
+    if not vid.isascii() or len(vid) > MAX_ID_LENGTH:
+        raise errors.ValidationError(
+            f"Vector id {vid[:40]!r}: Pinecone ids are 1-{MAX_ID_LENGTH} ASCII characters."
         )
 
 
 def _record(vid: str, values: np.ndarray, metadata: dict[str, Any]) -> dict[str, Any]:
+    """One upsert record; :meth:`PineconeProvider.validate_batch` has checked it."""
     record: dict[str, Any] = {"id": vid, "values": values.astype(float).tolist()}
     if metadata:
-        _check_metadata(vid, metadata)
         record["metadata"] = metadata
     return record
 

@@ -32,7 +32,7 @@ from ..filters import And, Condition, Node, Or
 from ..metrics import Metric, distance_from_score
 from ..types import Match, QueryResult, Vector
 from ..validation import Batch
-from .base import BaseProvider, QueryRequest, stats_result, translating_errors
+from .base import BaseProvider, IdPage, QueryRequest, stats_result, translating_errors
 
 POINT_ID_NAMESPACE = uuid.UUID("5b0b7a52-6c1e-4f0e-9d4b-7e3a9c2f1d60")
 ID_KEY = "_vectra_id"
@@ -350,6 +350,44 @@ class QdrantProvider(BaseProvider):
             client.delete(self._collection(index), points_selector=selector, wait=True)
         return None
 
+    def list_ids(
+        self,
+        index: str,
+        namespace: str,
+        prefix: str = "",
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> IdPage:
+        """Scrolls the namespace in point-id order; the prefix is matched here.
+
+        The cursor is the point id to resume at (Qdrant's own scroll offset), so a page that
+        stops mid-scroll loses nothing and deleting ids already returned skips nothing.
+        """
+        client, collection = self._qdrant(), self._collection(index)
+        ids: list[str] = []
+        offset: Any = cursor
+        with self.map_errors():
+            while True:
+                points, offset = client.scroll(
+                    collection,
+                    scroll_filter=self._scope(namespace),
+                    limit=max(limit, _SCROLL_PAGE) if prefix else limit,
+                    offset=offset,
+                    with_payload=[ID_KEY],
+                    with_vectors=False,
+                )
+                for point in points:
+                    vid = (point.payload or {}).get(ID_KEY, "")
+                    if not vid.startswith(prefix):
+                        continue
+                    if len(ids) == limit:
+                        return IdPage(ids, str(point.id))
+                    ids.append(vid)
+                if offset is None:
+                    return IdPage(ids)
+                if len(ids) == limit:
+                    return IdPage(ids, str(offset))
+
     def healthy(self) -> bool:
         try:
             self.list_indexes()
@@ -365,11 +403,13 @@ class QdrantProvider(BaseProvider):
 
 
 def _values(vector: Any, payload: Mapping[str, Any]) -> list[float]:
-    values = [float(x) for x in (vector or [])]
+    """The stored values; a cosine vector is scaled back by its norm and rounded to float32,
+    the precision it was written with, so ``[1.0, 2.0]`` reads back as ``[1.0, 2.0]``."""
+    values = np.asarray(vector or [], dtype=np.float64)
     norm = payload.get(NORM_KEY)
     if norm is not None:
-        values = [x * norm for x in values]
-    return values
+        values = (values * norm).astype(np.float32)
+    return [float(x) for x in values]
 
 
 def _convert_score(metric: str, raw: float) -> tuple[float, float]:

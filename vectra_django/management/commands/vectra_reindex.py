@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,13 @@ from django.db.models import Model
 from vectra_django.bulkread import values_rows
 from vectra_django.errors import NotFoundError, UnsupportedFeatureError, VectraError
 from vectra_django.fields import VectorField, pk_from_vector_id, vector_fields, vector_id
+from vectra_django.validation import MAX_PAGE_SIZE
+
+
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 class Command(BaseCommand):
@@ -199,37 +208,45 @@ class Command(BaseCommand):
         return upserted, deleted
 
     def remove_stale(self, model: type[Model], vf: VectorField, client: Any) -> int:
-        """Delete entries of this model whose row is gone or has no vector, page by page."""
-        list_ids = getattr(client.provider, "list_ids", None)
+        """Delete entries of this model whose row is gone or has no vector, page by page.
+
+        Only ids with the model's ``<db_table>_`` prefix are listed, and each page's stale
+        ids are deleted before the next page is read (the listing allows it).
+        """
         batch_size = self.options["batch_size"]
         removed = 0
-        after = None
-        rows = model._base_manager.using(self.options["database"])
-        while True:
-            try:
-                page = list_ids(vf.index_name, vf.namespace or "", after, batch_size)
-            except (TypeError, UnsupportedFeatureError) as exc:
-                raise CommandError(
-                    f"--remove needs a provider that can list ids; {client.provider_name!r} "
-                    "cannot. Run with --clear instead to rebuild the index from the table."
-                ) from exc
-            except NotFoundError:
-                return removed
-            if not page:
-                return removed
-            after = page[-1]
-            pks = {vid: pk_from_vector_id(vf.model, vid) for vid in page}
-            pks = {vid: pk for vid, pk in pks.items() if pk is not None}
-            alive = set(
-                rows.filter(pk__in=list(pks.values()), **{f"{vf.name}__isnull": False}).values_list(
-                    "pk", flat=True
-                )
+        try:
+            ids = client.list_ids(
+                vf.index_name,
+                prefix=vector_id(vf.model, ""),
+                namespace=vf.namespace,
+                page_size=min(batch_size, MAX_PAGE_SIZE),
             )
-            stale = [vid for vid, pk in pks.items() if pk not in alive]
-            if stale and not self.options["dry_run"]:
-                client.delete(vf.index_name, ids=stale, namespace=vf.namespace)
-            removed += len(stale)
-            self.detail(f"    {len(stale)} stale id(s) in a page of {len(page)}")
+            for page in _batches(ids, batch_size):
+                stale = self.stale_ids(model, vf, page)
+                if stale and not self.options["dry_run"]:
+                    client.delete(vf.index_name, ids=stale, namespace=vf.namespace)
+                removed += len(stale)
+                self.detail(f"    {len(stale)} stale id(s) in a page of {len(page)}")
+        except UnsupportedFeatureError as exc:
+            raise CommandError(
+                f"--remove needs a provider that can list ids; {client.provider_name!r} "
+                "cannot. Run with --clear instead to rebuild the index from the table."
+            ) from exc
+        except NotFoundError:
+            pass  # the index went away meanwhile: nothing left to remove
+        return removed
+
+    def stale_ids(self, model: type[Model], vf: VectorField, page: list[str]) -> list[str]:
+        """The ids of ``page`` whose row is gone or has no vector."""
+        pks = {vid: pk_from_vector_id(vf.model, vid) for vid in page}
+        pks = {vid: pk for vid, pk in pks.items() if pk is not None}
+        alive = set(
+            model._base_manager.using(self.options["database"])
+            .filter(pk__in=list(pks.values()), **{f"{vf.name}__isnull": False})
+            .values_list("pk", flat=True)
+        )
+        return [vid for vid, pk in pks.items() if pk not in alive]
 
     # -- output -------------------------------------------------------------------------------
 
