@@ -352,13 +352,13 @@ def orm_ids(model: Any, q: np.ndarray) -> list[int]:
 
 
 def orm_sql(model: Any, q: np.ndarray, category: int | None = None) -> str:
-    """The SELECT that ``vector_search`` sends, parameters inlined."""
+    """The SELECT that ``vector_search`` sends, parameters inlined (for EXPLAIN)."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
-    with CaptureQueriesContext(connection) as ctx:
-        orm_search(model, q, category)
-    return next(c["sql"] for c in ctx.captured_queries if "ORDER BY" in c["sql"])
+    flt = None if category is None else {"category": category}
+    qs = model.objects.vector_search(q, limit=TOP_K, filter=flt)
+    statement, params = qs.query.get_compiler(qs.db).as_sql()
+    return connection.ops.compose_sql(statement, params)
 
 
 def shorten(text: str) -> str:
