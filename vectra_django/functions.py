@@ -17,6 +17,8 @@ from pgvector.django import CosineDistance, L2Distance, MaxInnerProduct
 from .fields import vector_text
 from .metrics import Metric
 
+# Shared: an unbound FloatField carries no state, and building one per search costs time.
+_FLOAT = FloatField()
 DISTANCES = {"cosine": CosineDistance, "euclidean": L2Distance, "dotproduct": MaxInnerProduct}
 
 
@@ -32,19 +34,14 @@ def distance(metric: Metric, expression: Any, vector: Any) -> Expression:
 def score(metric: Metric, distance_expression: Any) -> Expression:
     """The portable score: cosine ``1 - d``, euclidean ``1 / (1 + d)``, dotproduct ``-d``."""
     d = F(distance_expression) if isinstance(distance_expression, str) else distance_expression
-    one = Value(1.0, output_field=FloatField())
+    one = Value(1.0, output_field=_FLOAT)
     if metric == "cosine":
-        return CombinedExpression(one, "-", d, output_field=FloatField())
+        return CombinedExpression(one, "-", d, output_field=_FLOAT)
     if metric == "euclidean":
         return CombinedExpression(
-            one,
-            "/",
-            CombinedExpression(one, "+", d, output_field=FloatField()),
-            output_field=FloatField(),
+            one, "/", CombinedExpression(one, "+", d, output_field=_FLOAT), output_field=_FLOAT
         )
-    return CombinedExpression(
-        Value(-1.0, output_field=FloatField()), "*", d, output_field=FloatField()
-    )
+    return CombinedExpression(Value(-1.0, output_field=_FLOAT), "*", d, output_field=_FLOAT)
 
 
 __all__ = ["DISTANCES", "CosineDistance", "L2Distance", "MaxInnerProduct", "distance", "score"]

@@ -35,6 +35,8 @@ from .types import Match, QueryResult
 
 OVERFETCH = (3, 10)
 
+# The output field of the query vector's Value: passes the parameter through untouched.
+_PARAMETER = Field()
 TRUE = Q(pk__isnull=False)
 FALSE = Q(pk__in=[])
 
@@ -148,9 +150,10 @@ class VectorQuerySet(models.QuerySet):
             qs = qs._apply_q(compile_q(self.model, node))
         filtered = bool(qs.query.where) or threshold is not None
         vector = binding.parameter(connections[self.db], values)
-        distance = functions.distance(vf.metric, vf.name, Value(vector, output_field=Field()))
-        qs = qs.filter(**{f"{vf.name}__isnull": False}).annotate(vector_distance=distance)
-        qs = qs.annotate(vector_score=functions.score(vf.metric, "vector_distance"))
+        distance = functions.distance(vf.metric, vf.name, Value(vector, output_field=_PARAMETER))
+        qs = qs.filter(**{f"{vf.name}__isnull": False}).annotate(
+            vector_distance=distance, vector_score=functions.score(vf.metric, "vector_distance")
+        )
         if threshold is not None:
             bound = distance_from_score(vf.metric, threshold)
             if not math.isinf(bound):
