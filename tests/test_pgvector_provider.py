@@ -139,20 +139,40 @@ def test_upsert_of_new_ids_copies_straight_into_the_index_table(
     assert fetched.namespace == "ns"
 
 
-def test_upsert_with_some_stored_ids_merges_through_staging(
+def test_upsert_over_stored_ids_merges_and_later_batches_check_first(
     url_client: ClientFactory, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = url_client()
     client.create_index(name, dimension=8)
     client.upsert(name, ids=[f"v{i}" for i in range(100)], values=random_matrix(100, 8, seed=4))
-    ids = [f"v{i}" for i in range(50, 250)]
     matrix = random_matrix(200, 8, seed=5)
     counter = StatementCounter(monkeypatch)
-    client.upsert(name, ids=ids, values=matrix)
+    client.upsert(name, ids=[f"v{i}" for i in range(50, 250)], values=matrix)
+    first = counter.statements[:]
+    counter.statements.clear()
+    client.upsert(name, ids=[f"v{i}" for i in range(200)], values=random_matrix(200, 8, seed=6))
+    second = counter.statements[:]
+    counter.statements.clear()
+    client.upsert(name, ids=[f"w{i}" for i in range(100)], values=random_matrix(100, 8, seed=7))
+    third = counter.statements[:]
     monkeypatch.undo()
-    assert any("TEMP TABLE" in s for s in counter.statements)
-    assert client.stats(name)["total_vector_count"] == 250
-    assert client.fetch(name, ["v60"])["v60"].values == pytest.approx(matrix[10].tolist())
+
+    def kinds(statements: list[str]) -> list[str]:
+        found = []
+        for s in statements:
+            if s.startswith("COPY") and "(namespace, id" in s:
+                found.append("copy-in")
+            elif "TEMP TABLE" in s:
+                found.append("staging")
+            elif "EXISTS" in s:
+                found.append("check")
+        return found
+
+    assert kinds(first) == ["copy-in", "staging"]  # tried, met stored ids, merged
+    assert kinds(second) == ["check", "staging"]  # no wasted COPY once ids were met
+    assert kinds(third) == ["check", "copy-in"]  # new ids again: straight in
+    assert client.stats(name)["total_vector_count"] == 350
+    assert client.fetch(name, ["v240"])["v240"].values == pytest.approx(matrix[190].tolist())
 
 
 @pytest.mark.parametrize("in_caller_transaction", [False, True])
@@ -167,10 +187,11 @@ def test_direct_copy_that_meets_a_concurrent_row_falls_back_to_merging(
     django_client.upsert(name, ids=[f"c{i}" for i in range(100)], values=random_matrix(100, 4))
     # As if another writer stored the ids between the existence check and the COPY.
     monkeypatch.setattr(PgvectorProvider, "_any_exist", staticmethod(lambda *a: False))
-    matrix = random_matrix(150, 4, seed=6)
     ids = [f"c{i}" for i in range(150)]
     with transaction.atomic() if in_caller_transaction else contextlib.nullcontext():
-        django_client.upsert(name, ids=ids, values=matrix)
+        for seed in (6, 7):  # the optimistic COPY, then the checked one
+            matrix = random_matrix(150, 4, seed=seed)
+            django_client.upsert(name, ids=ids, values=matrix)
         assert django_client.stats(name)["total_vector_count"] == 150
     assert django_client.fetch(name, ["c3"])["c3"].values == pytest.approx(matrix[3].tolist())
     assert django_client.fetch(name, ["c120"])["c120"].values == pytest.approx(matrix[120].tolist())

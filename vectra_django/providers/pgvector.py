@@ -80,6 +80,8 @@ class PgvectorProvider(BaseProvider):
         )
         # Registry rows by index name; dropped whenever the index turns out to be missing.
         self._tables: dict[str, Table] = {}
+        # (index, namespace) whose last bulk upsert replaced stored ids (see upsert).
+        self._replacing: dict[tuple[str, str], bool] = {}
 
     def __repr__(self) -> str:
         return f"<PgvectorProvider {self._source.target} schema={self.schema!r}>"
@@ -250,10 +252,16 @@ class PgvectorProvider(BaseProvider):
                         ],
                     )
                 return len(batch)
-            if not self._any_exist(tx, table, batch.ids, namespace) and self._copy_new(
-                tx, table, batch, namespace
+            # New ids are copied straight in (optimistically, on the first try); once a batch
+            # met stored ids, later ones check first, so re-runs take the merge path at once.
+            key = (index, namespace)
+            if not self._replacing.get(key) or not self._any_exist(
+                tx, table, batch.ids, namespace
             ):
-                return len(batch)
+                if self._copy_new(tx, table, batch, namespace):
+                    self._replacing.pop(key, None)
+                    return len(batch)
+                self._replacing[key] = True
             self._copy_upsert(tx, table, batch, namespace)
         return len(batch)
 
@@ -271,8 +279,9 @@ class PgvectorProvider(BaseProvider):
     def _copy_new(tx: Tx, table: Table, batch: Batch, namespace: str) -> bool:
         """COPY straight into the index table: the fast path for ids not stored yet.
 
-        Runs in a savepoint, so a row written concurrently under one of the ids rolls back
-        only this attempt (``False``); the caller then takes the conflict-safe path.
+        Runs in a savepoint, so when one of the ids is stored already (or is written
+        concurrently) only this attempt rolls back (``False``), at the first such row; the
+        caller then takes the merge path.
         """
         tx.execute("SAVEPOINT vectra_copy")
         try:
