@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests import remote_stores
 from tests.testapp.models import CountedDocument, Document, Product, RemoteDocument, UUIDDocument
 from vectra_django import clients
 
@@ -208,3 +209,65 @@ def test_verbosity_zero_prints_nothing(rows):
 def test_verbosity_two_reports_progress_and_timing(rows):
     output = reindex("testapp.RemoteDocument", verbosity=2, batch_size=2)
     assert "2/5 rows" in output and "5/5 rows" in output and "created index" in output
+
+
+# -- writes overlapped with reads (outside any transaction) -----------------------------------
+
+
+def committed_rows(count, with_null=False):
+    """Rows committed (synced at once), then the index dropped: only a reindex refills it."""
+    docs = [
+        RemoteDocument.objects.create(title=str(i), status="s", embedding=[1, i, 0])
+        for i in range(count)
+    ]
+    if with_null:
+        RemoteDocument.objects.create(title="none", embedding=None)
+    vf = RemoteDocument._meta.get_field("embedding")
+    client = vf.client()
+    if client.index_exists(vf.index_name):
+        client.delete_index(vf.index_name)
+    return docs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_batches_are_written_on_a_worker_while_the_next_is_read(
+    remote_store, monkeypatch
+):
+    import threading
+
+    from vectra_django.management.commands import vectra_reindex
+
+    docs = committed_rows(25, with_null=True)
+    writers = []
+    original = vectra_reindex.write_batch
+
+    def spy(*args, **kwargs):
+        writers.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(vectra_reindex, "write_batch", spy)
+    output = reindex("testapp.RemoteDocument", batch_size=4)
+    assert len(writers) == 7 and all(n.startswith("vectra-reindex") for n in writers)
+    assert "upserted 25, deleted 0" in output
+    stored = remote_stores.stored(RemoteDocument)
+    assert sorted(stored) == sorted(d.vector_id for d in docs)
+    assert stored[docs[13].vector_id].values == [1.0, 13.0, 0.0]
+    assert stored[docs[13].vector_id].metadata == {"category": "", "status": "s"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_overlapped_write_fails_the_command_and_stops_reading(monkeypatch):
+    from vectra_django.errors import ServerError
+    from vectra_django.management.commands import vectra_reindex
+
+    committed_rows(12)
+    calls = []
+
+    def failing(client, vf, ids, values, metadata, missing):
+        calls.append(ids)
+        raise ServerError("the store is down")
+
+    monkeypatch.setattr(vectra_reindex, "write_batch", failing)
+    with pytest.raises(CommandError, match="the store is down"):
+        reindex("testapp.RemoteDocument", batch_size=4)
+    assert len(calls) == 1  # the failure surfaced at the next batch: nothing more was sent

@@ -255,9 +255,7 @@ class PgvectorProvider(BaseProvider):
             # New ids are copied straight in (optimistically, on the first try); once a batch
             # met stored ids, later ones check first, so re-runs take the merge path at once.
             key = (index, namespace)
-            if not self._replacing.get(key) or not self._any_exist(
-                tx, table, batch.ids, namespace
-            ):
+            if not self._replacing.get(key) or not self._any_exist(tx, table, batch.ids, namespace):
                 if self._copy_new(tx, table, batch, namespace):
                     self._replacing.pop(key, None)
                     return len(batch)

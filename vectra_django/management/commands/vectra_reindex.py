@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import Any
 
 import numpy as np
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models import Model
 
 from vectra_django.bulkread import values_rows
@@ -23,6 +24,65 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+def write_batch(
+    client: Any,
+    vf: VectorField,
+    ids: list[str],
+    values: np.ndarray | None,
+    metadata: list[dict[str, Any]],
+    missing: list[str],
+) -> None:
+    """One batch's writes: its vectors upserted, the entries of its NULL vectors deleted."""
+    if ids:
+        client.upsert(
+            vf.index_name, ids=ids, values=values, metadata=metadata, namespace=vf.namespace
+        )
+    if missing:
+        client.delete(vf.index_name, ids=missing, namespace=vf.namespace)
+
+
+def in_transaction() -> bool:
+    """Whether this thread is inside ``atomic()`` on any database it has used."""
+    return any(c.in_atomic_block for c in connections.all(initialized_only=True))
+
+
+class Writer:
+    """Runs each batch's writes, on a worker thread when it may, one batch at a time.
+
+    With ``overlap`` the store writes batch *n* while this thread reads batch *n + 1*; the
+    next submit waits for the previous write, so at most one batch is in flight, batches
+    land in order, and a failed write surfaces at the next submit or at ``close``. Inside a
+    transaction there is no overlap: the worker's connections could not see its rows, and
+    a store on one of its databases must write inside it.
+    """
+
+    def __init__(self, overlap: bool) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vectra-reindex") if overlap else None
+        self._pending: Future[None] | None = None
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        if self._pool is None:
+            fn(*args, **kwargs)
+            return
+        self.wait()
+        self._pending = self._pool.submit(fn, *args, **kwargs)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        if self._pool is None:
+            return
+        try:
+            self.wait()
+        finally:
+            # Database connections the worker opened belong to its thread: close them there.
+            self._pool.submit(connections.close_all).result()
+            self._pool.shutdown()
 
 
 class Command(BaseCommand):
@@ -169,7 +229,8 @@ class Command(BaseCommand):
         """Upsert every row with a vector, in keyset batches (``pk > last``, never OFFSET).
 
         Rows are read as values, with vectors in binary (:mod:`vectra_django.bulkread`),
-        and each batch goes to the provider as one float32 matrix.
+        and each batch goes to the provider as one float32 matrix, written while the next
+        batch is read (see :class:`Writer`).
         """
         batch_size, dry_run = self.options["batch_size"], self.options["dry_run"]
         columns = [
@@ -181,6 +242,7 @@ class Command(BaseCommand):
         progress = self.progress(base.count())
         upserted = deleted = 0
         last = None
+        writer = Writer(overlap=not dry_run and not in_transaction())
         try:
             while True:
                 page = base if last is None else base.filter(pk__gt=last)
@@ -190,21 +252,26 @@ class Command(BaseCommand):
                 last = rows[-1][0]
                 present = [row for row in rows if row[1] is not None]
                 missing = [vector_id(vf.model, row[0]) for row in rows if row[1] is None]
-                if present and not dry_run:
-                    client.upsert(
-                        vf.index_name,
+                if not delete_nulls:
+                    missing = []
+                if (present or missing) and not dry_run:
+                    writer.submit(
+                        write_batch,
+                        client,
+                        vf,
                         ids=[vector_id(vf.model, row[0]) for row in present],
-                        values=np.stack([row[1] for row in present]),
+                        values=np.stack([row[1] for row in present]) if present else None,
                         metadata=[vf.metadata_from(row[2:]) for row in present],
-                        namespace=vf.namespace,
+                        missing=missing,
                     )
-                if missing and delete_nulls and not dry_run:
-                    client.delete(vf.index_name, ids=missing, namespace=vf.namespace)
                 upserted += len(present)
-                deleted += len(missing) if delete_nulls else 0
+                deleted += len(missing)
                 progress(len(rows))
         finally:
-            progress(None)
+            try:
+                writer.close()
+            finally:
+                progress(None)
         return upserted, deleted
 
     def remove_stale(self, model: type[Model], vf: VectorField, client: Any) -> int:
