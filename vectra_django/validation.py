@@ -266,15 +266,18 @@ def batch(
         raise ValidationError("vectors must not be empty.")
     id_list = vector_ids([item[0] for item in items])
     rows = [item[1] for item in items]
-    for vid, row in zip(id_list, rows, strict=True):
-        if isinstance(row, str | bytes) or not hasattr(row, "__len__"):
-            raise ValidationError(f"vector {vid!r}: values must be a sequence of numbers.")
-    for vid, row in zip(id_list, rows, strict=True):
-        if len(row) != len(rows[0]):
-            raise ValidationError(
-                f"vector {vid!r} has dimension {len(row)}, "
-                f"but vector {id_list[0]!r} has {len(rows[0])}."
-            )
+    if not all(type(row) is list for row in rows):  # lists, the usual input, pass at once
+        for vid, row in zip(id_list, rows, strict=True):
+            if isinstance(row, str | bytes) or not hasattr(row, "__len__"):
+                raise ValidationError(f"vector {vid!r}: values must be a sequence of numbers.")
+    if len({len(row) for row in rows}) > 1:
+        vid, row = next(
+            (v, r) for v, r in zip(id_list, rows, strict=True) if len(r) != len(rows[0])
+        )
+        raise ValidationError(
+            f"vector {vid!r} has dimension {len(row)}, "
+            f"but vector {id_list[0]!r} has {len(rows[0])}."
+        )
     matrix = as_matrix(rows, expected_dimension=expected_dimension, labels=id_list)
     return _batch(id_list, matrix, [item[2] for item in items])
 
@@ -284,7 +287,12 @@ def _batch(ids: list[str], matrix: np.ndarray, metas: list[Any]) -> Batch:
     return Batch(ids, matrix, [c[0] for c in checked], [c[1] for c in checked])
 
 
+_ITEM_KEYS = frozenset({"id", "values", "metadata"})
+
+
 def _item(v: Any, position: int) -> tuple[Any, Any, Any]:
+    if type(v) is dict and "id" in v and "values" in v and v.keys() <= _ITEM_KEYS:
+        return v["id"], v["values"], v.get("metadata")  # the usual input, checked at once
     if isinstance(v, Vector):
         return v.id, v.values, v.metadata
     if isinstance(v, Mapping):
