@@ -261,11 +261,24 @@ def batch(
 
     if isinstance(vectors, Mapping | Vector | str | bytes):
         raise ValidationError("vectors must be a list of dicts or Vector objects.")
-    items = [_item(v, i) for i, v in enumerate(vectors)]
-    if not items:
+    # Three flat lists, filled without a tuple per vector: a large batch would otherwise
+    # allocate enough containers to set off repeated full garbage collections.
+    raw_ids: list[Any] = []
+    rows: list[Any] = []
+    metas: list[Any] = []
+    for position, v in enumerate(vectors):
+        if type(v) is dict and "id" in v and "values" in v and v.keys() <= _ITEM_KEYS:
+            raw_ids.append(v["id"])  # the usual input, checked at once
+            rows.append(v["values"])
+            metas.append(v.get("metadata"))
+        else:
+            vid, row, meta = _item(v, position)
+            raw_ids.append(vid)
+            rows.append(row)
+            metas.append(meta)
+    if not rows:
         raise ValidationError("vectors must not be empty.")
-    id_list = vector_ids([item[0] for item in items])
-    rows = [item[1] for item in items]
+    id_list = vector_ids(raw_ids)
     if not all(type(row) is list for row in rows):  # lists, the usual input, pass at once
         for vid, row in zip(id_list, rows, strict=True):
             if isinstance(row, str | bytes) or not hasattr(row, "__len__"):
@@ -279,20 +292,41 @@ def batch(
             f"but vector {id_list[0]!r} has {len(rows[0])}."
         )
     matrix = as_matrix(rows, expected_dimension=expected_dimension, labels=id_list)
-    return _batch(id_list, matrix, [item[2] for item in items])
+    return _batch(id_list, matrix, metas)
 
 
 def _batch(ids: list[str], matrix: np.ndarray, metas: list[Any]) -> Batch:
-    checked = [_metadata_and_json(m, (vid,)) for m, vid in zip(metas, ids, strict=True)]
-    return Batch(ids, matrix, [c[0] for c in checked], [c[1] for c in checked])
+    checked: list[dict[str, Any]] = []
+    encoded: list[bytes] = []
+    for meta, vid in zip(metas, ids, strict=True):
+        if meta is None:
+            checked.append({})
+            encoded.append(b"{}")
+        elif type(meta) is dict and _str_keys(meta):
+            try:
+                encoded.append(_encode_json(meta).encode())
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(f"{_what((vid,))} is not JSON-serialisable: {exc}.") from exc
+            checked.append(meta)
+        else:
+            value, text = _metadata_and_json(meta, (vid,))
+            checked.append(value)
+            encoded.append(text)
+    return Batch(ids, matrix, checked, encoded)
+
+
+def _str_keys(mapping: dict[Any, Any]) -> bool:
+    # A loop, not all(...): no generator object per vector (see batch()).
+    for key in mapping:  # noqa: SIM110
+        if type(key) is not str:
+            return False
+    return True
 
 
 _ITEM_KEYS = frozenset({"id", "values", "metadata"})
 
 
 def _item(v: Any, position: int) -> tuple[Any, Any, Any]:
-    if type(v) is dict and "id" in v and "values" in v and v.keys() <= _ITEM_KEYS:
-        return v["id"], v["values"], v.get("metadata")  # the usual input, checked at once
     if isinstance(v, Vector):
         return v.id, v.values, v.metadata
     if isinstance(v, Mapping):

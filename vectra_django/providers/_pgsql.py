@@ -363,7 +363,9 @@ def copy_rows(
     matrix = np.ascontiguousarray(batch.values, dtype=">f2" if halfvec else ">f4")
     dimension = matrix.shape[1]
     vector_header = struct.pack(">iHH", 4 + matrix.itemsize * dimension, dimension, 0)
-    rows = memoryview(matrix.reshape(-1).view(np.uint8)).cast("B")
+    # bytes, not memoryview slices: bytes are not tracked by the garbage collector, so a
+    # large batch does not set off collections.
+    rows = matrix.tobytes()
     stride = matrix.itemsize * dimension
     encoded = batch.metadata_json
     if encoded is None:
@@ -377,7 +379,7 @@ def copy_rows(
         row_start = struct.pack(">hi", 4, len(ns)) + ns
     yield COPY_HEADER
     for start in range(0, len(batch), chunk_rows):
-        parts: list[bytes | memoryview] = []
+        parts: list[bytes] = []
         for i in range(start, min(start + chunk_rows, len(batch))):
             vid = batch.ids[i].encode()
             meta = encoded[i]
