@@ -33,7 +33,8 @@ from pgvector.psycopg import register_vector
 
 DIMENSION = common.DIMENSION
 TOP_K = 10
-EF_SEARCH = 40  # what vector_search sets for limit=10: max(40, limit)
+EF_SEARCH = 40  # pgvector's default: what an unfiltered vector_search with limit <= 40 uses
+FILTERED_EF_SEARCH = 200  # what it sets when it filters
 CATEGORIES = 100  # -> 1 % selectivity per category
 SEED = 20_240_601
 HNSW = {"m": 16, "ef_construction": 64}
@@ -145,7 +146,11 @@ def main() -> None:
                 f_exact,
             )
         )
-        btree_plan = raw.explain(orm_sql(SearchDoc, fq[0][0], fq[0][1]), iterative="relaxed_order")
+        btree_plan = raw.explain(
+            orm_sql(SearchDoc, fq[0][0], fq[0][1]),
+            iterative="relaxed_order",
+            ef_search=FILTERED_EF_SEARCH,
+        )
     finally:
         with server.connect(autocommit=True) as admin:
             admin.execute(f"DROP INDEX IF EXISTS {table}_category")
@@ -175,7 +180,9 @@ def main() -> None:
             "vector_search_sql": shorten(orm_plain),
             "vector_search_plan": raw.explain(orm_plain),
             "vector_search_filter_sql": shorten(orm_filtered),
-            "vector_search_filter_plan": raw.explain(orm_filtered, iterative="relaxed_order"),
+            "vector_search_filter_plan": raw.explain(
+                orm_filtered, iterative="relaxed_order", ef_search=FILTERED_EF_SEARCH
+            ),
             "vector_search_filter_btree_plan": btree_plan,
         }
     )
@@ -433,9 +440,11 @@ class RawSearch:
             ).fetchall()
         return [shorten(r[0]) for r in rows]
 
-    def explain(self, statement: str, *, iterative: str = "off") -> list[str]:
+    def explain(
+        self, statement: str, *, iterative: str = "off", ef_search: int = EF_SEARCH
+    ) -> list[str]:
         with self.conn.transaction():
-            self._settings(EF_SEARCH, iterative)
+            self._settings(ef_search, iterative)
             rows = self.conn.execute("EXPLAIN (COSTS OFF) " + statement).fetchall()
         return [shorten(r[0]) for r in rows]
 

@@ -22,10 +22,10 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from .fields import vector_text
+from .providers._pgsql import EF_SEARCH
 
 # hnsw.ef_search as each session has it: pgvector's default unless the server's
 # configuration or the connection's options change it.
-PGVECTOR_EF_SEARCH = 40
 _session_ef_search: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _prepared: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -146,5 +146,5 @@ def _ef_search_of(connection: Any) -> int:
             cursor.execute("SELECT current_setting('hnsw.ef_search', true)")
             (text,) = cursor.fetchone()
         # NULL until pgvector's library loads in the session, with its default then.
-        value = _session_ef_search[raw] = int(text) if text else PGVECTOR_EF_SEARCH
+        value = _session_ef_search[raw] = int(text) if text else EF_SEARCH
     return value
