@@ -157,6 +157,8 @@ def test_query_vectors_bind_exactly_in_binary():
     binding.prepare(connection)
     raw = connection.connection
     assert raw.adapters.get_dumper(QueryVector, PyFormat.BINARY) is not None
+    # What a search's %s placeholder uses: the binary form, not the text one.
+    assert raw.adapters.get_dumper(QueryVector, PyFormat.AUTO).format == psycopg.pq.Format.BINARY
     values = np.random.default_rng(3).standard_normal(5).astype(np.float32)
     with psycopg.Cursor(raw) as cursor:
         cursor.execute("SELECT (%b)::vector::text", [QueryVector(values)])
