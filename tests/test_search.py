@@ -75,6 +75,18 @@ def search_statements(ctx):
     return [q["sql"] for q in ctx.captured_queries]
 
 
+@pytest.mark.parametrize("nullable", [True, False])
+def test_the_null_check_is_only_there_for_nullable_vector_columns(nullable):
+    from tests.testapp.models import RequiredVectorDocument
+
+    model = Document if nullable else RequiredVectorDocument
+    model.objects.create(title="a", embedding=[1, 0, 0])
+    model.objects.create(title="b", embedding=[0, 1, 0])
+    qs = model.objects.vector_search([1, 0.1, 0], limit=5)
+    assert ("IS NOT NULL" in str(qs.query)) is nullable
+    assert [d.title for d in qs] == ["a", "b"]
+
+
 def test_unfiltered_search_within_pgvector_defaults_is_one_statement(docs):
     list(Document.objects.vector_search([1, 0, 0], limit=3))  # learns the session's ef_search
     with CaptureQueriesContext(connection) as ctx:

@@ -151,7 +151,9 @@ class VectorQuerySet(models.QuerySet):
         filtered = bool(qs.query.where) or threshold is not None
         vector = binding.parameter(connections[self.db], values)
         distance = functions.distance(vf.metric, vf.name, Value(vector, output_field=_PARAMETER))
-        qs = qs.filter(**{f"{vf.name}__isnull": False}).annotate(
+        if vf.null:  # a NOT NULL column needs no filter (and its query stays simpler)
+            qs = qs.filter(**{f"{vf.name}__isnull": False})
+        qs = qs.annotate(
             vector_distance=distance, vector_score=functions.score(vf.metric, "vector_distance")
         )
         if threshold is not None:

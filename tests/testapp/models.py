@@ -131,3 +131,10 @@ class RemoteArticle(VectorMixin, models.Model):
         source=article_text,
         embedder=counting,
     )
+
+
+class RequiredVectorDocument(VectorMixin, models.Model):
+    """A NOT NULL vector column, searched in place."""
+
+    title = models.CharField(max_length=200)
+    embedding = VectorField(dimensions=3)
