@@ -178,34 +178,47 @@ _encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 def metadata(value: Any, *, what: str = "metadata") -> dict[str, Any]:
     """A JSON-serialisable dict with string keys; ``None`` is ``{}``."""
-    return _metadata_and_json(value, what)[0]
+    checked: list[dict[str, Any]] = []
+    _add_metadata(value, checked, [], what=what)
+    return checked[0]
 
 
-def _metadata_and_json(value: Any, what: Any) -> tuple[dict[str, Any], bytes]:
-    """The checked dict and its compact JSON, encoded once for the whole write path.
+def _add_metadata(
+    value: Any,
+    checked: list[dict[str, Any]],
+    encoded: list[bytes],
+    *,
+    vid: str | None = None,
+    what: str = "metadata",
+) -> None:
+    """Check ``value`` and append it to ``checked`` and its compact JSON to ``encoded``.
 
-    ``what`` names the value in errors: a string, or a vector id (formatted only on error,
-    since this runs once per vector).
+    Encoded once here for the whole write path. Appending, rather than returning a pair,
+    allocates no container per vector (see :func:`batch`); ``vid`` names the vector in
+    errors, formatted only when there is one.
     """
     if value is None:
-        return {}, b"{}"
+        checked.append({})
+        encoded.append(b"{}")
+        return
     if type(value) is not dict:
         if not isinstance(value, Mapping):
-            raise ValidationError(f"{_what(what)} must be a dict, got {type(value).__name__}.")
+            kind = type(value).__name__
+            raise ValidationError(f"{_label(what, vid)} must be a dict, got {kind}.")
         value = dict(value)
     for key in value:
         # json would quietly turn 1, True or None keys into strings.
         if type(key) is not str and not isinstance(key, str):
-            raise ValidationError(f"{_what(what)} keys must be strings, got {key!r}.")
+            raise ValidationError(f"{_label(what, vid)} keys must be strings, got {key!r}.")
     try:
-        encoded = _encode_json(value).encode()
+        encoded.append(_encode_json(value).encode())
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{_what(what)} is not JSON-serialisable: {exc}.") from exc
-    return value, encoded
+        raise ValidationError(f"{_label(what, vid)} is not JSON-serialisable: {exc}.") from exc
+    checked.append(value)
 
 
-def _what(what: Any) -> str:
-    return what if isinstance(what, str) else f"metadata of vector {what[0]!r}"
+def _label(what: str, vid: str | None) -> str:
+    return what if vid is None else f"metadata of vector {vid!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,28 +312,8 @@ def _batch(ids: list[str], matrix: np.ndarray, metas: list[Any]) -> Batch:
     checked: list[dict[str, Any]] = []
     encoded: list[bytes] = []
     for meta, vid in zip(metas, ids, strict=True):
-        if meta is None:
-            checked.append({})
-            encoded.append(b"{}")
-        elif type(meta) is dict and _str_keys(meta):
-            try:
-                encoded.append(_encode_json(meta).encode())
-            except (TypeError, ValueError) as exc:
-                raise ValidationError(f"{_what((vid,))} is not JSON-serialisable: {exc}.") from exc
-            checked.append(meta)
-        else:
-            value, text = _metadata_and_json(meta, (vid,))
-            checked.append(value)
-            encoded.append(text)
+        _add_metadata(meta, checked, encoded, vid=vid)
     return Batch(ids, matrix, checked, encoded)
-
-
-def _str_keys(mapping: dict[Any, Any]) -> bool:
-    # A loop, not all(...): no generator object per vector (see batch()).
-    for key in mapping:  # noqa: SIM110
-        if type(key) is not str:
-            return False
-    return True
 
 
 _ITEM_KEYS = frozenset({"id", "values", "metadata"})
