@@ -351,12 +351,11 @@ def source_text(instance: Any, source: Source) -> str:
     if callable(source):
         value = source(instance)
         return "" if value is None else str(value)
-    names = (source,) if isinstance(source, str) else source
-    values = (getattr(instance, name) for name in names)
+    values = (getattr(instance, name) for name in source_names(source) or ())
     return "\n".join(str(v) for v in values if v is not None and v != "")
 
 
-def _source_names(source: Source) -> tuple[str, ...] | None:
+def source_names(source: Source) -> tuple[str, ...] | None:
     """The attribute names ``source`` reads, or ``None`` when a callable may read anything."""
     if callable(source):
         return None
@@ -366,7 +365,7 @@ def _source_names(source: Source) -> tuple[str, ...] | None:
 def _is_loaded(instance: Any, source: Source, vector_field: str) -> bool:
     """Whether reading ``source`` and the vector costs no query (deferred fields are missing
     from ``__dict__``)."""
-    names = _source_names(source)
+    names = source_names(source)
     concrete = {f.attname for f in instance._meta.concrete_fields}
     wanted = (*(names or ()), vector_field)
     if not all(n in instance.__dict__ for n in wanted if n in concrete):

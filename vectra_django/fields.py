@@ -42,6 +42,7 @@ from .embedders import (
     get_embedder,
     is_tracked,
     remember_source,
+    source_names,
     track_source,
 )
 from .errors import ConfigurationError, ValidationError
@@ -342,10 +343,8 @@ class VectorField(PgVectorField):
         """Whether writing ``fields`` may change the source text (a callable may read any)."""
         if self.source is None:
             return False
-        if callable(self.source):
-            return bool(fields)
-        names = (self.source,) if isinstance(self.source, str) else self.source
-        return not set(names).isdisjoint(fields)
+        names = source_names(self.source)
+        return bool(fields) if names is None else not set(names).isdisjoint(fields)
 
     def embed(self, instances: Iterable[Model]) -> int:
         """Compute the vector of each instance whose source text changed or that has none,
