@@ -80,19 +80,17 @@ def prepare(connection: Any) -> None:
     """
     connection.ensure_connection()
     raw = connection.connection
-    if raw in _prepared or not hasattr(raw, "adapters"):
+    if raw in _prepared:
         return
     raw.adapters.register_dumper(QueryVector, _TextDumper)
     raw.adapters.register_dumper(QueryVector, _BinaryDumper)
     _prepared.add(raw)
 
 
-def parameter(connection: Any, values: Any) -> Any:
-    """``values`` as the best parameter ``connection`` can send: binary where it can."""
+def parameter(connection: Any, values: Any) -> QueryVector:
+    """``values`` as a parameter of ``connection``, which is taught to send it first."""
     prepare(connection)
-    if hasattr(connection.connection, "adapters"):
-        return QueryVector(values)
-    return vector_text(np.asarray(values, dtype=np.float32).tolist())
+    return QueryVector(values)
 
 
 @contextlib.contextmanager
@@ -100,12 +98,8 @@ def bound_parameters(connection: Any) -> Iterator[None]:
     """Within the block, cursors of ``connection`` bind server-side and never prepare."""
     connection.ensure_connection()
     raw = connection.connection
-    cursor_class = _one_shot_cursor_class()
-    if cursor_class is None or not hasattr(raw, "cursor_factory"):
-        yield
-        return
     previous = raw.cursor_factory
-    raw.cursor_factory = cursor_class
+    raw.cursor_factory = _one_shot_cursor_class()
     try:
         yield
     finally:
@@ -113,11 +107,10 @@ def bound_parameters(connection: Any) -> Iterator[None]:
 
 
 @functools.cache
-def _one_shot_cursor_class() -> type | None:
-    try:
-        from django.db.backends.postgresql.base import ServerBindingCursor
-    except ImportError:  # psycopg2: no server-side binding
-        return None
+def _one_shot_cursor_class() -> type:
+    # Imported on first use: the PostgreSQL backend on psycopg 3 (a dependency of this
+    # package, so Django always picks it over psycopg2).
+    from django.db.backends.postgresql.base import ServerBindingCursor
 
     class OneShotCursor(ServerBindingCursor):  # type: ignore[misc, valid-type]
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
@@ -130,10 +123,6 @@ def needs_settings(connection: Any, options: dict[str, Any]) -> bool:
     """Whether the search must run in a transaction that sets its options first."""
     if options["iterative"]:
         return True
-    if _one_shot_cursor_class() is None and connection.settings_dict.get("OPTIONS", {}).get(
-        "prepare_threshold"
-    ):
-        return True  # prepared statements need plan_cache_mode to keep plans custom
     return options["ef_search"] > _ef_search_of(connection)
 
 
