@@ -95,8 +95,9 @@ def parameter(connection: Any, values: Any) -> QueryVector:
 
 @contextlib.contextmanager
 def bound_parameters(connection: Any) -> Iterator[None]:
-    """Within the block, cursors of ``connection`` bind server-side and never prepare."""
-    connection.ensure_connection()
+    """Within the block, cursors of ``connection`` bind server-side and never prepare
+    (and can send :class:`QueryVector`, whichever thread built the query)."""
+    prepare(connection)
     raw = connection.connection
     previous = raw.cursor_factory
     raw.cursor_factory = _one_shot_cursor_class()

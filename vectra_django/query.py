@@ -17,15 +17,18 @@ Two modes, chosen per call from the field's ``VECTRA`` alias and the queryset's 
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from django.core import exceptions
 from django.db import connections, models, transaction
 from django.db.models import Case, Field, FloatField, IntegerField, Q, Value, When
 from django.db.models.query import ModelIterable
+from django.db.models.sql import Query
 
-from . import binding, filters, functions, sync, validation
+from . import binding, filters, functions, statements, sync, validation
 from .errors import NotFoundError, ValidationError
 from .fields import VectorField, embed_sources, pk_from_vector_id, vector_fields, vector_id
 from .instrumentation import instrument
@@ -45,6 +48,26 @@ class VectorQuerySet(models.QuerySet):
     """A QuerySet with ``vector_search`` and bulk writes that keep provider indexes in sync."""
 
     _vector_search: dict[str, Any] | None = None
+    _pending_search: _PendingSearch | None = None
+
+    @property
+    def query(self) -> Query:
+        """The queryset's ``Query``; a pending search (see :mod:`.statements`) is built
+        into it first, so anything that reads or chains the query sees the whole search."""
+        pending = self._pending_search
+        if pending is not None:
+            self._pending_search = None
+            self._query = pending.build(self)._query
+        return super().query
+
+    @query.setter
+    def query(self, value: Query) -> None:
+        self._pending_search = None
+        models.QuerySet.query.fset(self, value)  # type: ignore[attr-defined]
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.query  # noqa: B018 - a pending search holds a closure: build it before pickling
+        return super().__getstate__()
 
     def _clone(self) -> VectorQuerySet:
         clone = super()._clone()
@@ -109,10 +132,9 @@ class VectorQuerySet(models.QuerySet):
                     f"namespace= applies to provider indexes; {vf.model._meta.label}.{vf.name} "
                     "is searched in place on its own table (filter the queryset instead)."
                 )
-            qs = self if exclude is None else self.exclude(pk=exclude)
-            if load_records and not include_values:
-                qs = qs._without_vectors()
-            return qs._inline(vf, values, limit, node, threshold, load_records)
+            return self._inline(
+                vf, values, limit, node, threshold, load_records, exclude, include_values
+            )
         qs = self if include_values else self._without_vectors()
         return qs._remote(vf, values, limit, node, threshold, namespace, load_records, exclude)
 
@@ -144,23 +166,33 @@ class VectorQuerySet(models.QuerySet):
         node: Any,
         threshold: float | None,
         load_records: bool,
+        exclude: Any,
+        include_values: bool,
     ) -> VectorQuerySet | QueryResult:
-        qs = self
-        if node is not None:
-            qs = qs._apply_q(compile_q(self.model, node))
-        filtered = bool(qs.query.where) or threshold is not None
         vector = binding.parameter(connections[self.db], values)
-        distance = functions.distance(vf.metric, vf.name, Value(vector, output_field=_PARAMETER))
-        if vf.null:  # a NOT NULL column needs no filter (and its query stays simpler)
-            qs = qs.filter(**{f"{vf.name}__isnull": False})
-        qs = qs.annotate(
-            vector_distance=distance, vector_score=functions.score(vf.metric, "vector_distance")
-        )
-        if threshold is not None:
-            bound = distance_from_score(vf.metric, threshold)
-            if not math.isinf(bound):
-                qs = qs.filter(vector_distance__lte=bound)
-        qs = qs.order_by("vector_distance")[:limit]
+
+        def build(base: VectorQuerySet) -> VectorQuerySet:
+            qs = base if exclude is None else base.exclude(pk=exclude)
+            if load_records and not include_values:
+                qs = qs._without_vectors()
+            if node is not None:
+                qs = qs._apply_q(compile_q(self.model, node))
+            if vf.null:  # a NOT NULL column needs no filter (and its query stays simpler)
+                qs = qs.filter(**{f"{vf.name}__isnull": False})
+            distance = functions.distance(
+                vf.metric, vf.name, Value(vector, output_field=_PARAMETER)
+            )
+            qs = qs.annotate(
+                vector_distance=distance,
+                vector_score=functions.score(vf.metric, "vector_distance"),
+            )
+            if threshold is not None:
+                bound = distance_from_score(vf.metric, threshold)
+                if not math.isinf(bound):
+                    qs = qs.filter(vector_distance__lte=bound)
+            return qs.order_by("vector_distance")[:limit]
+
+        filtered = bool(self.query.where) or not (node is threshold is exclude is None)
         options = {
             "ef_search": default_ef_search(limit, filtered),
             "iterative": filtered,
@@ -168,13 +200,20 @@ class VectorQuerySet(models.QuerySet):
             "limit": limit,
         }
         if not load_records:
-            rows = run_search(
-                qs.db,
-                options,
-                lambda: list(qs.values_list("pk", "vector_distance", "vector_score")),
-            )
+            values_qs = build(self).values_list("pk", "vector_distance", "vector_score")
+            rows = run_search(self.db, options, lambda: list(values_qs))
             matches = [Match(vector_id(vf.model, pk), float(s), float(d)) for pk, d, s in rows]
             return QueryResult(matches, index=options["index"])
+        if not filtered and statements.is_plain(self):
+            # The usual search: compiled once per shape, built only if the queryset is
+            # chained or inspected (see VectorQuerySet.query).
+            key = (self.model, vf.name, limit, include_values)
+            if statements.lookup(self.db, key) is None:
+                statements.store(self.db, key, statements.Statement.compile(build(self), vector))
+            qs = self._chain()
+            qs._pending_search = _PendingSearch(build, key, vector)
+        else:
+            qs = build(self)
         if qs._iterable_class is ModelIterable:
             qs._iterable_class = VectorSearchIterable
         qs._vector_search = options
@@ -301,6 +340,15 @@ class VectorQuerySet(models.QuerySet):
     update.alters_data = True  # type: ignore[attr-defined]
 
 
+class _PendingSearch(NamedTuple):
+    """A plain search not built into its queryset yet: how to build it, the key of its
+    compiled statement and its query vector."""
+
+    build: Callable[[VectorQuerySet], VectorQuerySet]
+    key: tuple[Any, ...]
+    vector: binding.QueryVector
+
+
 class VectorManager(models.Manager.from_queryset(VectorQuerySet)):  # type: ignore[misc]
     """The manager ``VectorMixin`` installs as ``objects``."""
 
@@ -314,9 +362,13 @@ class VectorSearchIterable(ModelIterable):
         if options is None:
             yield from super().__iter__()
             return
-        rows = run_search(
-            qs.db, options, lambda: list(super(VectorSearchIterable, self).__iter__())
-        )
+        pending = qs._pending_search
+        statement = None if pending is None else statements.lookup(qs.db, pending.key)
+        if statement is not None:
+            fetch = functools.partial(statement.run, qs.db, pending.vector)
+        else:  # compiles the queryset (building a pending search first)
+            fetch = lambda: list(super(VectorSearchIterable, self).__iter__())  # noqa: E731
+        rows = run_search(qs.db, options, fetch)
         if options["iterative"]:
             # relaxed_order may return neighbours slightly out of order
             rows.sort(key=lambda obj: obj.vector_distance)

@@ -1,0 +1,221 @@
+"""Plain in-place searches reuse their compiled statement; any other search compiles as usual,
+and both give the same results."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.db.models.sql.compiler import SQLCompiler
+
+from tests.testapp.models import Document, FeaturedArticle, Product
+from vectra_django import clients, statements
+
+pytestmark = pytest.mark.django_db
+
+VECTORS = {
+    "east": [1, 0, 0],
+    "north-east": [1, 1, 0],
+    "north": [0, 1, 0],
+    "up": [0, 0, 1],
+    "west": [-1, 0.1, 0],
+    "south-up": [0, -1, 0.5],
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh(settings):
+    settings.VECTRA_SYNC = "immediate"
+    clients.reset()
+    statements._cache.clear()
+    yield
+    clients.reset()
+
+
+@pytest.fixture
+def docs():
+    return {
+        title: Document.objects.create(
+            title=title, embedding=vec, status="published" if i % 2 else "draft", year=2000 + i
+        )
+        for i, (title, vec) in enumerate(VECTORS.items())
+    }
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """How many search queries Django compiled."""
+    count = [0]
+    original = SQLCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        if "vector_distance" in self.query.annotations:
+            count[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+    return count
+
+
+def expected_titles(query, limit, titles=VECTORS):
+    """Exact cosine ranking, computed apart from the database."""
+    q = np.asarray(query, dtype=np.float64)
+
+    def distance(title):
+        v = np.asarray(VECTORS[title], dtype=np.float64)
+        return 1 - q @ v / (np.linalg.norm(q) * np.linalg.norm(v))
+
+    return sorted(titles, key=distance)[:limit]
+
+
+QUERIES = [[1, 0.2, 0], [0, 1, 0.1], [0.1, -1, 0.4], [-1, 0, 0.2], [0.3, 0.2, 0.9]]
+
+
+def test_a_repeated_plain_search_is_compiled_once(docs, compiles):
+    for query in QUERIES:
+        results = list(Document.objects.vector_search(query, limit=3))
+        assert [d.title for d in results] == expected_titles(query, 3)
+    assert compiles[0] == 1
+
+
+def test_each_shape_has_its_own_statement(docs, compiles):
+    for limit in (1, 2, 3, 2, 1):
+        assert len(Document.objects.vector_search([1, 0, 0], limit=limit)) == limit
+    list(Document.objects.vector_search([1, 0, 0], limit=2, include_values=True))
+    assert compiles[0] == 4  # limits 1, 2, 3, then limit 2 with the vectors
+
+
+def test_cached_and_built_searches_give_identical_results(docs):
+    for query in QUERIES:
+        cached = list(Document.objects.vector_search(query, limit=4))
+        built = list(Document.objects.vector_search(query, limit=4).all())
+        assert [d.pk for d in cached] == [d.pk for d in built]
+        for a, b in zip(cached, built, strict=True):
+            assert type(a.vector_score) is type(b.vector_score) is float
+            assert a.vector_score == b.vector_score
+            assert a.vector_distance == b.vector_distance
+            assert a.get_deferred_fields() == b.get_deferred_fields() == {"embedding"}
+            assert (a.title, a.status, a.year) == (b.title, b.status, b.year)
+            assert a._state.db == b._state.db == "default"
+            assert a._state.adding is False
+
+
+def test_cached_results_load_vectors_only_when_asked(docs):
+    plain = Document.objects.vector_search([0, 0, 1], limit=1)
+    [doc] = plain
+    assert doc.title == "up" and doc.get_deferred_fields() == {"embedding"}
+    [doc] = Document.objects.vector_search([0, 0, 1], limit=1, include_values=True)
+    assert doc.get_deferred_fields() == set()
+    assert list(doc.embedding) == [0.0, 0.0, 1.0]
+
+
+def test_a_chained_search_is_built_and_filtered(docs, compiles):
+    list(Document.objects.vector_search([1, 0, 0], limit=4))  # the statement is cached
+    qs = Document.objects.vector_search([1, 0, 0], limit=4)
+    narrowed = list(qs.defer("status"))
+    assert [d.title for d in narrowed] == expected_titles([1, 0, 0], 4)
+    assert narrowed[0].get_deferred_fields() == {"embedding", "status"}
+    sql = str(qs.query)
+    assert "ORDER BY" in sql and "LIMIT 4" in sql and "<=>" in sql
+    assert qs.count() == 4 and qs.exists()
+    assert qs[0].title == "east"
+    assert [t for t, _ in qs.values_list("title", "vector_score")] == expected_titles([1, 0, 0], 4)
+
+
+def test_a_search_survives_pickling_and_deep_copies(docs):
+    qs = Document.objects.vector_search([0, 1, 0], limit=2)
+    assert [d.title for d in copy.deepcopy(qs)] == ["north", "north-east"]
+    restored = pickle.loads(pickle.dumps(Document.objects.vector_search([0, 1, 0], limit=2)))
+    assert [d.title for d in restored] == ["north", "north-east"]
+    assert "LIMIT 2" in str(restored.query)
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        lambda v: Document.objects.filter(status="published").vector_search(v, limit=3),
+        lambda v: Document.objects.only("title", "status").vector_search(v, limit=3),
+        lambda v: Document.objects.vector_search(v, limit=3, filter={"status": "published"}),
+        lambda v: Document.objects.vector_search(v, limit=3, score_threshold=-1.0),
+    ],
+    ids=["filtered-queryset", "only", "filter", "score-threshold"],
+)
+def test_other_searches_compile_every_time_and_stay_right(docs, compiles, search):
+    for query in QUERIES[:3]:
+        results = list(search(query))
+        assert results, "every search here matches rows"
+        assert all(r.title in VECTORS for r in results)
+        scores = [r.vector_score for r in results]
+        assert scores == sorted(scores, reverse=True)
+    assert compiles[0] == 3
+
+
+def test_similar_excludes_the_row_itself(docs, compiles):
+    assert [d.title for d in docs["north"].similar(limit=2)] == ["north-east", "west"]
+    assert [d.title for d in docs["west"].similar(limit=3)] == ["north", "up", "south-up"]
+    assert compiles[0] == 2  # the excluded row is a parameter of its own
+
+
+def test_two_vector_fields_keep_apart(compiles):
+    Product.objects.create(name="a", image=[1, 0])
+    Product.objects.create(name="b", image=[0, 1])
+    for _ in range(2):
+        assert [p.name for p in Product.objects.vector_search([0.1, 1], limit=2)] == ["b", "a"]
+    assert compiles[0] == 1
+
+
+def test_multi_table_children_are_built_from_both_tables(compiles):
+    FeaturedArticle.objects.create(title="alpha", body="first", rank=1)
+    FeaturedArticle.objects.create(title="beta", body="second", rank=2)
+    query = FeaturedArticle.objects.get(rank=2).embedding
+    for _ in range(2):
+        results = list(FeaturedArticle.objects.vector_search(query, limit=2))
+        assert [(a.title, a.rank) for a in results] == [("beta", 2), ("alpha", 1)]
+        assert results[0].vector_score == pytest.approx(1.0)
+    assert compiles[0] == 1
+
+
+def test_the_oldest_statement_makes_way(docs, compiles, monkeypatch):
+    monkeypatch.setattr(statements, "MAX_STATEMENTS", 2)
+    for limit in (1, 2, 3):  # limit 1 is evicted by limit 3
+        list(Document.objects.vector_search([1, 0, 0], limit=limit))
+    list(Document.objects.vector_search([1, 0, 0], limit=3))
+    assert compiles[0] == 3
+    list(Document.objects.vector_search([1, 0, 0], limit=1))
+    assert compiles[0] == 4
+
+
+def test_a_cached_search_is_one_logged_query(docs):
+    from django.test.utils import CaptureQueriesContext
+
+    list(Document.objects.vector_search([1, 0, 0], limit=2))
+    with CaptureQueriesContext(connection) as ctx:
+        list(Document.objects.vector_search([0, 1, 0], limit=2))
+    [query] = ctx.captured_queries
+    assert "<=>" in query["sql"] and "LIMIT 2" in query["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_search_built_in_one_thread_runs_in_another():
+    for title in ("east", "north", "up"):
+        Document.objects.create(title=title, embedding=VECTORS[title])
+    list(Document.objects.vector_search([1, 0, 0], limit=2))  # cached on this thread only
+    qs = Document.objects.vector_search([0, 1, 0.1], limit=2)
+    found = []
+
+    def evaluate():
+        from django.db import connections
+
+        try:
+            found.extend(d.title for d in qs)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=evaluate)
+    worker.start()
+    worker.join()
+    assert found == ["north", "up"]
