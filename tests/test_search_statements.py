@@ -82,6 +82,16 @@ def test_a_repeated_plain_search_is_compiled_once(docs, compiles):
     assert compiles[0] == 1
 
 
+def test_id_searches_reuse_their_statement_too(docs, compiles):
+    for query in QUERIES:
+        result = Document.objects.vector_search(query, limit=3, load_records=False)
+        instances = list(Document.objects.vector_search(query, limit=3))
+        assert [m.id for m in result] == [f"{Document._meta.db_table}_{d.pk}" for d in instances]
+        assert [m.score for m in result] == [d.vector_score for d in instances]
+        assert [m.distance for m in result] == [d.vector_distance for d in instances]
+    assert compiles[0] == 2  # one statement for ids, one for instances
+
+
 def test_each_shape_has_its_own_statement(docs, compiles):
     for limit in (1, 2, 3, 2, 1):
         assert len(Document.objects.vector_search([1, 0, 0], limit=limit)) == limit
@@ -219,3 +229,14 @@ def test_a_search_built_in_one_thread_runs_in_another():
     worker.start()
     worker.join()
     assert found == ["north", "up"]
+
+
+def test_without_a_reusable_statement_searches_compile_as_usual(docs, compiles, monkeypatch):
+    monkeypatch.setattr(statements.Statement, "compile", classmethod(lambda cls, qs, v: None))
+    for query in QUERIES[:2]:
+        assert [d.title for d in Document.objects.vector_search(query, limit=2)] == (
+            expected_titles(query, 2)
+        )
+        result = Document.objects.vector_search(query, limit=2, load_records=False)
+        assert len(result) == 2
+    assert compiles[0] == 4

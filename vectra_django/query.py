@@ -199,17 +199,28 @@ class VectorQuerySet(models.QuerySet):
             "index": vf.index or vf.model._meta.db_table,
             "limit": limit,
         }
+        # The usual search (see vectra_django.statements): compiled once per shape.
+        plain = not filtered and statements.is_plain(self)
         if not load_records:
-            values_qs = build(self).values_list("pk", "vector_distance", "vector_score")
-            rows = run_search(self.db, options, lambda: list(values_qs))
+
+            def build_values(base: VectorQuerySet) -> Any:
+                return build(base).values_list("pk", "vector_distance", "vector_score")
+
+            key = (self.model, vf.name, limit, "ids")
+            statement = plain and statements.compiled(
+                self.db, key, lambda: build_values(self), vector
+            )
+            if statement:
+                fetch = functools.partial(statement.rows, self.db, vector)
+            else:
+                values_qs = build_values(self)
+                fetch = lambda: list(values_qs)  # noqa: E731
+            rows = run_search(self.db, options, fetch)
             matches = [Match(vector_id(vf.model, pk), float(s), float(d)) for pk, d, s in rows]
             return QueryResult(matches, index=options["index"])
-        if not filtered and statements.is_plain(self):
-            # The usual search: compiled once per shape, built only if the queryset is
-            # chained or inspected (see VectorQuerySet.query).
-            key = (self.model, vf.name, limit, include_values)
-            if statements.lookup(self.db, key) is None:
-                statements.store(self.db, key, statements.Statement.compile(build(self), vector))
+        key = (self.model, vf.name, limit, include_values)
+        if plain and statements.compiled(self.db, key, lambda: build(self), vector):
+            # Built only if the queryset is chained or inspected (see VectorQuerySet.query).
             qs = self._chain()
             qs._pending_search = _PendingSearch(build, key, vector)
         else:
@@ -365,7 +376,7 @@ class VectorSearchIterable(ModelIterable):
         pending = qs._pending_search
         statement = None if pending is None else statements.lookup(qs.db, pending.key)
         if statement is not None:
-            fetch = functools.partial(statement.run, qs.db, pending.vector)
+            fetch = functools.partial(statement.instances, qs.db, pending.vector)
         else:  # compiles the queryset (building a pending search first)
             fetch = lambda: list(super(VectorSearchIterable, self).__iter__())  # noqa: E731
         rows = run_search(qs.db, options, fetch)

@@ -44,12 +44,17 @@ class Statement:
     annotations: tuple[tuple[str, int], ...]
 
     @classmethod
-    def compile(cls, queryset: Any, vector: Any) -> Statement:
+    def compile(cls, queryset: Any, vector: Any) -> Statement | None:
+        """``queryset`` compiled, with ``vector`` the value of its query-vector parameters
+        (``None`` if the vector is not among the parameters: nothing to reuse then)."""
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         slots = tuple(i for i, p in enumerate(params) if p is vector)
+        if not slots:
+            return None
         select = compiler.select
-        positions = compiler.klass_info["select_fields"]
+        klass_info = compiler.klass_info  # None for values() querysets
+        positions = klass_info["select_fields"] if klass_info else [0]
         fields = slice(positions[0], positions[-1] + 1)
         return cls(
             model=queryset.model,
@@ -58,13 +63,13 @@ class Statement:
             slots=slots,
             compiler=compiler,
             converters=compiler.get_converters([s[0] for s in select[: compiler.col_count]]),
-            init_list=tuple(s[0].target.attname for s in select[fields]),
+            init_list=tuple(s[0].target.attname for s in select[fields]) if klass_info else (),
             fields=fields,
             annotations=tuple(compiler.annotation_col_map.items()),
         )
 
-    def run(self, using: str, vector: Any) -> list[Model]:
-        """Model instances for ``vector``, with the annotations set, in the rows' order."""
+    def rows(self, using: str, vector: Any) -> list[Any]:
+        """The result rows for ``vector``, through the columns' converters."""
         params = list(self.params)
         for slot in self.slots:
             params[slot] = vector
@@ -73,9 +78,13 @@ class Statement:
             rows = cursor.fetchall()
         if self.converters:
             rows = list(self.compiler.apply_converters(rows, self.converters))
+        return rows
+
+    def instances(self, using: str, vector: Any) -> list[Model]:
+        """Model instances for ``vector``, with the annotations set, in the rows' order."""
         from_db, init_list, fields = self.model.from_db, self.init_list, self.fields
         objs = []
-        for row in rows:
+        for row in self.rows(using, vector):
             obj = from_db(using, init_list, row[fields])
             for name, position in self.annotations:
                 setattr(obj, name, row[position])
@@ -88,11 +97,17 @@ def lookup(using: str, key: tuple[Any, ...]) -> Statement | None:
     return _cache.get(connections[using], {}).get(key)
 
 
-def store(using: str, key: tuple[Any, ...], statement: Statement) -> None:
+def compiled(using: str, key: tuple[Any, ...], build: Any, vector: Any) -> Statement | None:
+    """The statement for ``key``, compiled from ``build()`` and kept if it is new."""
     statements = _cache.setdefault(connections[using], {})
-    if key not in statements and len(statements) >= MAX_STATEMENTS:
-        del statements[next(iter(statements))]
-    statements[key] = statement
+    if key in statements:
+        return statements[key]
+    statement = Statement.compile(build(), vector)
+    if statement is not None:
+        if len(statements) >= MAX_STATEMENTS:
+            del statements[next(iter(statements))]
+        statements[key] = statement
+    return statement
 
 
 def is_plain(queryset: Any) -> bool:
