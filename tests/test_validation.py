@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -153,3 +156,54 @@ def test_batch_chunks_keep_rows_aligned() -> None:
     chunks = list(batch.chunks(2))
     assert [c.ids for c in chunks] == [["0", "1"], ["2", "3"], ["4"]]
     assert chunks[1].values.tolist() == [[4.0, 5.0], [6.0, 7.0]]
+
+
+def test_lists_convert_exactly_as_numpy_does() -> None:
+    rng = np.random.default_rng(7)
+    floats = (rng.standard_normal((50, 16)) * 10.0 ** rng.integers(-40, 38, (50, 16))).tolist()
+    floats[0][:6] = [0.0, -0.0, 1e-45, 3.4e38, 7, np.float32(0.25)]  # an int, a numpy scalar
+    expected = np.asarray(floats, dtype=np.float64).astype(np.float32)
+    matrix = validation.as_matrix(floats)
+    assert matrix.dtype == np.float32 and matrix.flags.writeable
+    assert matrix.tobytes() == expected.tobytes()
+    assert validation.as_array(floats[1]).tobytes() == expected[1].tobytes()
+
+
+def test_a_vector_of_booleans_is_refused_even_among_numbers() -> None:
+    batch = {"ids": ["a", "b"], "values": [[0.5, 1.0], [True, False]]}
+    with pytest.raises(ValidationError, match="got booleans"):
+        validation.batch(**batch)
+    with pytest.raises(ValidationError, match="got booleans"):
+        validation.as_array([False, True])
+
+
+def test_zeros_and_ones_and_booleans_among_numbers_are_numbers() -> None:
+    matrix = validation.as_matrix([[1.0, 0.0, 1.0], [True, 0.5, 0], [1, 1, 0]])
+    assert matrix.tolist() == [[1, 0, 1], [1, 0.5, 0], [1, 1, 0]]
+
+
+@pytest.mark.parametrize("number", [Decimal("0.25"), Fraction(1, 4), np.float64(0.25)])
+def test_other_real_numbers_are_taken_in_lists_tuples_and_arrays(number) -> None:
+    for values in ([number, 1.0], (number, 1.0), np.array([number, 1.0], dtype=object)):
+        assert validation.as_array(values).tolist() == [0.25, 1.0]
+    assert validation.as_matrix([(number, 1.0), (0.5, number)]).tolist() == [
+        [0.25, 1.0],
+        [0.5, 0.25],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([[0.5, "1.5"]], "non-numeric"),
+        ([[0.5, None]], "non-numeric"),
+        ([[0.5, [1.0]]], "only numbers"),
+        ([[0.5, 1e39]], "NaN or infinity"),
+        ([[0.5, 10**400]], "non-numeric"),
+        ([[0.5, Decimal("NaN")]], "NaN or infinity"),
+        ([[0.5, object()]], "non-numeric"),
+    ],
+)
+def test_what_lists_cannot_hold_gets_the_same_errors(values, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        validation.as_matrix(values)

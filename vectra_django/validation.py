@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +148,10 @@ def as_matrix(
 
 
 def _to_float_array(values: Any, what: str) -> np.ndarray:
+    if type(values) is list and values:
+        packed = _packed(values, what)
+        if packed is not None:
+            return packed
     if isinstance(values, str | bytes) or values is None:
         raise ValidationError(f"{what} must be a sequence of numbers, got {values!r}.")
     try:
@@ -154,11 +159,40 @@ def _to_float_array(values: Any, what: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must contain only numbers: {exc}.") from exc
     # Only real numbers: numpy would otherwise turn "1.5" or True into floats silently.
+    if raw.size and raw.dtype.kind == "O" and raw.ndim in (1, 2):
+        # Python objects (Decimal, Fraction...): numbers if struct takes them, as for lists
+        packed = _packed(raw.tolist(), what)
+        if packed is not None:
+            return packed
     if raw.size and (raw.dtype.kind not in "iuf"):
         kind = "booleans" if raw.dtype.kind == "b" else "non-numeric values"
         raise ValidationError(f"{what} must contain only numbers, got {kind}.")
     with np.errstate(over="ignore"):
         return raw.astype(np.float32)
+
+
+def _packed(values: list[Any], what: str) -> np.ndarray | None:
+    """A list of numbers, or of equal-length lists of numbers, as float32 through ``struct``,
+    about three times as fast as numpy on Python floats.
+
+    ``None`` when ``struct`` refuses an element (a string, ``None``, a nested list), the rows
+    differ in length or a value overflows float32: numpy's path then decides, with its
+    errors. ``struct`` takes booleans as 1 and 0, as numpy does among numbers, so a vector
+    made only of booleans is refused here.
+    """
+    rows = values if type(values[0]) is list else [values]
+    width = len(rows[0])
+    try:
+        pack = struct.Struct(f"{width}f").pack
+        data = bytearray().join([pack(*row) for row in rows])
+    except (struct.error, TypeError, OverflowError):
+        return None
+    matrix = np.frombuffer(data, dtype=np.float32).reshape(len(rows), width)
+    if width:
+        for i in np.flatnonzero(((matrix == 0) | (matrix == 1)).all(axis=1)):
+            if all(type(x) is bool or type(x) is np.bool_ for x in rows[int(i)]):
+                raise ValidationError(f"{what} must contain only numbers, got booleans.")
+    return matrix if rows is values else matrix[0]
 
 
 def _check_matrix(arr: np.ndarray, expected: int | None, label: Any) -> None:
