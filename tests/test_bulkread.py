@@ -11,7 +11,7 @@ from django.db.models import DateTimeField, JSONField, Value
 from django.test.utils import CaptureQueriesContext
 
 from tests.testapp.models import Document
-from vectra_django.bulkread import values_rows
+from vectra_django.bulkread import stack_vectors, values_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +69,21 @@ def test_empty_result_sets_need_no_query(docs):
 def test_slices_and_filters_are_kept(docs):
     qs = Document.objects.order_by("-pk").filter(embedding__isnull=False)[:1]
     assert [row[0] for row in values_rows(qs, "pk")] == [docs[2].pk]
+
+
+def test_raw_vectors_stack_into_the_same_float32_matrix(docs):
+    qs = Document.objects.filter(embedding__isnull=False).order_by("pk")
+    arrays = [row[1] for row in values_rows(qs, "pk", "embedding")]
+    raw = [row[1] for row in values_rows(qs, "pk", "embedding", raw_vectors=True)]
+    assert all(type(v) is bytes for v in raw)
+    matrix = stack_vectors(raw)
+    assert matrix.dtype == np.float32 and matrix.shape == (2, 3) and matrix.flags.writeable
+    assert matrix.tobytes() == np.stack(arrays).tobytes()
+
+
+def test_stack_vectors_takes_arrays_lists_and_nothing():
+    assert stack_vectors([np.array([1, 2], dtype=np.float32), [3.0, 4.0]]).tolist() == [
+        [1, 2],
+        [3, 4],
+    ]
+    assert stack_vectors([]).shape == (0, 0)

@@ -38,12 +38,28 @@ class _VectorBinaryAsArray(Loader):
     format = Format.BINARY
 
     def load(self, data: Any) -> np.ndarray:
-        # 2 bytes of dimension and 2 unused, then big-endian float32 values.
-        return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
+        return _decode(data)
 
 
-def values_rows(queryset: QuerySet, *names: str) -> list[tuple[Any, ...]]:
-    """``list(queryset.values_list(*names))``, with vector columns as float32 arrays.
+def _decode(data: Any) -> np.ndarray:
+    # 2 bytes of dimension and 2 unused, then big-endian float32 values.
+    return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
+
+
+class _VectorBinaryAsBytes(Loader):
+    """A binary ``vector`` as its bytes, for :func:`stack_vectors` to convert many at once."""
+
+    format = Format.BINARY
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
+
+
+def values_rows(
+    queryset: QuerySet, *names: str, raw_vectors: bool = False
+) -> list[tuple[Any, ...]]:
+    """``list(queryset.values_list(*names))``, with vector columns as float32 arrays (or,
+    with ``raw_vectors``, as pgvector's binary format, for :func:`stack_vectors`).
 
     On PostgreSQL the query runs on a binary cursor of the queryset's connection (inside its
     transaction, if any). Elsewhere it is the plain ``values_list``, with vectors as lists.
@@ -62,7 +78,9 @@ def values_rows(queryset: QuerySet, *names: str) -> list[tuple[Any, ...]]:
     raw = psycopg.Cursor(connection.connection)
     raw.format = Format.BINARY
     raw.adapters.register_loader("jsonb", _JsonbBinaryAsText)
-    raw.adapters.register_loader("vector", _VectorBinaryAsArray)
+    raw.adapters.register_loader(
+        "vector", _VectorBinaryAsBytes if raw_vectors else _VectorBinaryAsArray
+    )
     # Django's own wrapper, so query logging and execute_wrappers see the query.
     logged = connection.queries_logged
     with connection.make_debug_cursor(raw) if logged else connection.make_cursor(raw) as cursor:
@@ -77,3 +95,20 @@ def values_rows(queryset: QuerySet, *names: str) -> list[tuple[Any, ...]]:
     if converters:
         rows = [tuple(row) for row in compiler.apply_converters(rows, converters)]
     return rows
+
+
+def stack_vectors(vectors: list[Any]) -> np.ndarray:
+    """The vector column of many rows as one float32 matrix.
+
+    Binary values (``values_rows(..., raw_vectors=True)``) of one dimension are converted in
+    a single numpy call, instead of one call per row; anything else is stacked row by row.
+    """
+    width = len(vectors[0]) if vectors else 0
+    if not (width and type(vectors[0]) is bytes and all(len(v) == width for v in vectors)):
+        return np.stack([_as_array(v) for v in vectors]) if vectors else np.empty((0, 0), "f4")
+    words = np.frombuffer(b"".join(vectors), dtype=">f4").reshape(len(vectors), width // 4)
+    return words[:, 1:].astype(np.float32)  # the first word is the header
+
+
+def _as_array(value: Any) -> np.ndarray:
+    return _decode(value) if type(value) is bytes else np.asarray(value, dtype=np.float32)

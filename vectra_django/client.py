@@ -15,6 +15,7 @@ from .metrics import Metric
 from .providers import Provider, QueryRequest, load
 from .retry import RetryPolicy
 from .types import QueryResult, Vector
+from .validation import Batch
 
 R = TypeVar("R")
 
@@ -238,16 +239,20 @@ class Client:
         """
         index = self._index(index)
         ns = self._namespace(namespace)
-        batch = validation.batch(
-            vectors,
-            ids=ids,
-            values=values,
-            metadata=metadata,
-            expected_dimension=self._dimension(index),
-        )
+        batch = self._checked_batch(index, vectors, ids=ids, values=values, metadata=metadata)
+        return self._upsert_checked(index, batch, ns)
+
+    def _checked_batch(self, index: str, vectors: Any = None, **columns: Any) -> Batch:
+        """``upsert``'s input validated for ``index``, with the provider's own limits: the
+        half of an upsert that a bulk load can run while the previous batch is written."""
+        batch = validation.batch(vectors, **columns, expected_dimension=self._dimension(index))
         check = getattr(self.provider, "validate_batch", None)
         if check is not None:
             check(batch)
+        return batch
+
+    def _upsert_checked(self, index: str, batch: Batch, ns: str) -> dict[str, int]:
+        """Write a batch from :meth:`_checked_batch`, in chunks of ``batch_size``."""
         written = 0
         with instrument(
             "upsert", self.provider_name, index, ns, metadata={"vector_count": len(batch)}

@@ -229,25 +229,44 @@ def committed_rows(count, with_null=False):
     return docs
 
 
-@pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_batches_are_written_on_a_worker_while_the_next_is_read(
-    remote_store, monkeypatch
-):
+def spy_on_writes(monkeypatch, pause=0.0):
+    """Record each write's thread, and the most writes ever in flight at once."""
     import threading
+    import time
 
     from vectra_django.management.commands import vectra_reindex
 
-    docs = committed_rows(25, with_null=True)
-    writers = []
+    seen = {"threads": [], "active": 0, "most": 0}
+    lock = threading.Lock()
     original = vectra_reindex.write_batch
 
     def spy(*args, **kwargs):
-        writers.append(threading.current_thread().name)
-        return original(*args, **kwargs)
+        with lock:
+            seen["threads"].append(threading.current_thread().name)
+            seen["active"] += 1
+            seen["most"] = max(seen["most"], seen["active"])
+        try:
+            time.sleep(pause)
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                seen["active"] -= 1
 
     monkeypatch.setattr(vectra_reindex, "write_batch", spy)
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_batches_are_written_by_workers_while_the_next_are_read(
+    remote_store, monkeypatch
+):
+    docs = committed_rows(25, with_null=True)
+    seen = spy_on_writes(monkeypatch, pause=0.05)
     output = reindex("testapp.RemoteDocument", batch_size=4)
-    assert len(writers) == 7 and all(n.startswith("vectra-reindex") for n in writers)
+    threads = seen["threads"]
+    assert len(threads) == 7 and all(n.startswith("vectra-reindex-") for n in threads)
+    # Two writers by default; qdrant-client's local mode takes one writer at a time.
+    assert seen["most"] == (1 if remote_store == "qdrant" else 2)
     assert "upserted 25, deleted 0" in output
     stored = remote_stores.stored(RemoteDocument)
     assert sorted(stored) == sorted(d.vector_id for d in docs)
@@ -256,18 +275,58 @@ def test_outside_a_transaction_batches_are_written_on_a_worker_while_the_next_is
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("workers", "most"), [(0, 1), (1, 1), (3, 3)])
+def test_workers_sets_how_many_batches_are_written_at_once(monkeypatch, workers, most):
+    import threading
+
+    docs = committed_rows(13)
+    seen = spy_on_writes(monkeypatch, pause=0.05)
+    reindex("testapp.RemoteDocument", batch_size=2, workers=workers)
+    assert seen["most"] == most
+    on_main = {threading.main_thread().name} == set(seen["threads"])
+    assert on_main is (workers == 0)
+    assert sorted(remote_stores.stored(RemoteDocument)) == sorted(d.vector_id for d in docs)
+
+
+def test_workers_cannot_be_negative():
+    with pytest.raises(CommandError, match="--workers"):
+        reindex(workers=-1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writer_threads_close_their_database_connections(monkeypatch):
+    from django.db import connections
+
+    from vectra_django.management.commands import vectra_reindex
+
+    committed_rows(6)
+    opened = []
+    original = vectra_reindex.write_batch
+
+    def using_the_database(*args, **kwargs):
+        connections["default"].ensure_connection()
+        opened.append(connections["default"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(vectra_reindex, "write_batch", using_the_database)
+    reindex("testapp.RemoteDocument", batch_size=2)
+    assert opened and all(c.connection is None for c in opened)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_overlapped_write_fails_the_command_and_stops_reading(monkeypatch):
     from vectra_django.errors import ServerError
     from vectra_django.management.commands import vectra_reindex
 
-    committed_rows(12)
+    committed_rows(20)
     calls = []
 
-    def failing(client, vf, ids, values, metadata, missing):
-        calls.append(ids)
+    def failing(client, index, namespace, batch, missing):
+        calls.append(batch.ids)
         raise ServerError("the store is down")
 
     monkeypatch.setattr(vectra_reindex, "write_batch", failing)
     with pytest.raises(CommandError, match="the store is down"):
         reindex("testapp.RemoteDocument", batch_size=4)
-    assert len(calls) == 1  # the failure surfaced at the next batch: nothing more was sent
+    # At most the two workers' batches were sent; the rest was never read.
+    assert 1 <= len(calls) <= 2

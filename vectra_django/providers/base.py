@@ -152,6 +152,11 @@ class BaseProvider:
         chunk is written. Raise :class:`~vectra_django.errors.ValidationError` naming the id.
         """
 
+    @property
+    def concurrent_writes(self) -> bool:
+        """Whether writes may come from several threads at once (bulk loads use that)."""
+        return True
+
     @classmethod
     def default_index_name(cls, name: str) -> str:
         """The index a model field uses when it names none, from ``<db_table>_<field>``.

@@ -99,6 +99,11 @@ class QdrantProvider(BaseProvider):
     def local(self) -> bool:
         return bool(self.path or self.location == ":memory:")
 
+    @property
+    def concurrent_writes(self) -> bool:
+        """Not in local mode: qdrant-client's embedded store takes no locks."""
+        return not self.local
+
     def _qdrant(self) -> Any:
         with self._lock:
             if self._client is None:

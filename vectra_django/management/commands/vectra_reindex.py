@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import queue
+import threading
 import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-import numpy as np
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models import Model
 
-from vectra_django.bulkread import values_rows
+from vectra_django.bulkread import stack_vectors, values_rows
 from vectra_django.errors import NotFoundError, UnsupportedFeatureError, VectraError
 from vectra_django.fields import VectorField, pk_from_vector_id, vector_fields, vector_id
-from vectra_django.validation import MAX_PAGE_SIZE
+from vectra_django.validation import MAX_PAGE_SIZE, Batch
 
 
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -27,20 +28,14 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def write_batch(
-    client: Any,
-    vf: VectorField,
-    ids: list[str],
-    values: np.ndarray | None,
-    metadata: list[dict[str, Any]],
-    missing: list[str],
+    client: Any, index: str, namespace: str, batch: Batch | None, missing: list[str]
 ) -> None:
-    """One batch's writes: its vectors upserted, the entries of its NULL vectors deleted."""
-    if ids:
-        client.upsert(
-            vf.index_name, ids=ids, values=values, metadata=metadata, namespace=vf.namespace
-        )
+    """One batch's writes: its checked vectors upserted, the entries of its NULL vectors
+    deleted."""
+    if batch is not None:
+        client._upsert_checked(index, batch, namespace)
     if missing:
-        client.delete(vf.index_name, ids=missing, namespace=vf.namespace)
+        client.delete(index, ids=missing, namespace=namespace)
 
 
 def in_transaction() -> bool:
@@ -49,40 +44,62 @@ def in_transaction() -> bool:
 
 
 class Writer:
-    """Runs each batch's writes, on a worker thread when it may, one batch at a time.
+    """Runs each batch's writes on ``workers`` threads while this thread reads on.
 
-    With ``overlap`` the store writes batch *n* while this thread reads batch *n + 1*; the
-    next submit waits for the previous write, so at most one batch is in flight, batches
-    land in order, and a failed write surfaces at the next submit or at ``close``. Inside a
-    transaction there is no overlap: the worker's connections could not see its rows, and
-    a store on one of its databases must write inside it.
+    At most ``workers`` batches are in flight: a submit past that waits for a free thread.
+    The first failed write is raised at the next submit or at ``close``, and the batches
+    queued after it are skipped. With no workers (inside a transaction, whose rows other
+    connections could not see and whose store writes must join it) each write runs at
+    once, on this thread.
     """
 
-    def __init__(self, overlap: bool) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vectra-reindex") if overlap else None
-        self._pending: Future[None] | None = None
+    def __init__(self, workers: int) -> None:
+        self._slots = threading.Semaphore(workers)
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._threads = [
+            threading.Thread(target=self._work, name=f"vectra-reindex-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> None:
-        if self._pool is None:
+    def _work(self) -> None:
+        try:
+            while (task := self._queue.get()) is not None:
+                try:
+                    if self._error is None:
+                        task()
+                except BaseException as exc:
+                    with self._lock:
+                        if self._error is None:
+                            self._error = exc
+                finally:
+                    self._slots.release()
+        finally:
+            connections.close_all()  # the connections this thread opened
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        if not self._threads:
             fn(*args, **kwargs)
             return
-        self.wait()
-        self._pending = self._pool.submit(fn, *args, **kwargs)
-
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        self._raise_failure()
+        self._slots.acquire()
+        self._raise_failure()
+        self._queue.put(functools.partial(fn, *args, **kwargs))
 
     def close(self) -> None:
-        if self._pool is None:
-            return
-        try:
-            self.wait()
-        finally:
-            # Database connections the worker opened belong to its thread: close them there.
-            self._pool.submit(connections.close_all).result()
-            self._pool.shutdown()
+        """Wait for the queued writes and stop the threads; raise the first failure."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._raise_failure()
 
 
 class Command(BaseCommand):
@@ -100,6 +117,13 @@ class Command(BaseCommand):
             type=int,
             default=500,
             help="Rows read and vectors written per batch (default 500).",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=2,
+            help="Threads writing batches while the next ones are read (default 2; 0 writes "
+            "each batch before reading on). Stores that cannot take concurrent writes get one.",
         )
         parser.add_argument(
             "--clear",
@@ -132,6 +156,8 @@ class Command(BaseCommand):
         self.options = options
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be a positive integer.")
+        if options["workers"] < 0:
+            raise CommandError("--workers must be 0 or more.")
         targets = [(m, f) for m in self.models(labels) for f in vector_fields(m)]
         if self.verbosity >= 1:
             heading = (
@@ -233,6 +259,7 @@ class Command(BaseCommand):
         batch is read (see :class:`Writer`).
         """
         batch_size, dry_run = self.options["batch_size"], self.options["dry_run"]
+        index, namespace = vf.index_name, client._namespace(vf.namespace)
         columns = [
             "pk",
             vf.attname,
@@ -242,11 +269,14 @@ class Command(BaseCommand):
         progress = self.progress(base.count())
         upserted = deleted = 0
         last = None
-        writer = Writer(overlap=not dry_run and not in_transaction())
+        workers = 0 if dry_run or in_transaction() else self.options["workers"]
+        if not getattr(client.provider, "concurrent_writes", False):  # a custom provider: one
+            workers = min(workers, 1)
+        writer = Writer(workers)
         try:
             while True:
                 page = base if last is None else base.filter(pk__gt=last)
-                rows = values_rows(page[:batch_size], *columns)
+                rows = values_rows(page[:batch_size], *columns, raw_vectors=True)
                 if not rows:
                     break
                 last = rows[-1][0]
@@ -255,15 +285,15 @@ class Command(BaseCommand):
                 if not delete_nulls:
                     missing = []
                 if (present or missing) and not dry_run:
-                    writer.submit(
-                        write_batch,
-                        client,
-                        vf,
-                        ids=[vector_id(vf.model, row[0]) for row in present],
-                        values=np.stack([row[1] for row in present]) if present else None,
-                        metadata=[vf.metadata_from(row[2:]) for row in present],
-                        missing=missing,
-                    )
+                    batch = None
+                    if present:  # checked here, while the worker writes the previous batch
+                        batch = client._checked_batch(
+                            index,
+                            ids=[vector_id(vf.model, row[0]) for row in present],
+                            values=stack_vectors([row[1] for row in present]),
+                            metadata=[vf.metadata_from(row[2:]) for row in present],
+                        )
+                    writer.submit(write_batch, client, index, namespace, batch, missing)
                 upserted += len(present)
                 deleted += len(missing)
                 progress(len(rows))
