@@ -207,3 +207,27 @@ def test_other_real_numbers_are_taken_in_lists_tuples_and_arrays(number) -> None
 def test_what_lists_cannot_hold_gets_the_same_errors(values, message) -> None:
     with pytest.raises(ValidationError, match=message):
         validation.as_matrix(values)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"title": 'Caf\u00e9 \u2028 "quoted" \\ \n', "n": 3, "x": 2.5, "big": 10**30},
+        {"nested": {"list": [1, None, True, False, "s", {"k": -0.0}]}, "e": 1e-300},
+        {},
+    ],
+)
+def test_metadata_json_is_the_standard_compact_encoding(value) -> None:
+    import json
+
+    batch = validation.batch(ids=["a"], values=[[1.0]], metadata=[value])
+    assert batch.metadata_json == [json.dumps(value, separators=(",", ":")).encode()]
+
+
+def test_circular_and_non_finite_metadata_are_refused_by_name() -> None:
+    circular: dict = {}
+    circular["self"] = circular
+    with pytest.raises(ValidationError, match=r"'a'.*Circular reference"):
+        validation.batch(ids=["a"], values=[[1.0]], metadata=[circular])
+    with pytest.raises(ValidationError, match=r"'a'.*Out of range float"):
+        validation.batch(ids=["a"], values=[[1.0]], metadata=[{"x": float("nan")}])

@@ -7,10 +7,11 @@ either accepted or rejected before the store is touched.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,7 +208,30 @@ def _check_matrix(arr: np.ndarray, expected: int | None, label: Any) -> None:
         raise ValidationError(f"{label(int(np.argmax(bad)))} contains NaN or infinity.")
 
 
-_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+def _json_encoder() -> Callable[[Any], str]:
+    """Compact JSON, NaN refused. ``JSONEncoder.encode`` builds CPython's C encoder anew for
+    every value, half the time spent on a small dict; this builds it once. Without circular
+    checks: a circular value (``RecursionError``) is encoded again the standard way, which
+    reports it."""
+    standard = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # not CPython
+        return standard.encode
+    one_shot = make(
+        None, standard.default, json.encoder.encode_basestring_ascii, None, ":", ",",
+        False, False, False,
+    )  # fmt: skip
+
+    def encode(value: Any) -> str:
+        try:
+            return "".join(one_shot(value, 0))
+        except RecursionError:
+            return standard.encode(value)
+
+    return encode
+
+
+_encode_json = _json_encoder()
 
 
 def metadata(value: Any, *, what: str = "metadata") -> dict[str, Any]:

@@ -330,3 +330,27 @@ def test_a_failed_overlapped_write_fails_the_command_and_stops_reading(monkeypat
         reindex("testapp.RemoteDocument", batch_size=4)
     # At most the two workers' batches were sent; the rest was never read.
     assert 1 <= len(calls) <= 2
+
+
+def test_the_cycle_collector_pauses_during_the_copy_and_comes_back(rows, monkeypatch):
+    import gc
+
+    from vectra_django.management.commands import vectra_reindex
+
+    states = []
+    original = vectra_reindex.write_batch
+
+    def spy(*args, **kwargs):
+        states.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(vectra_reindex, "write_batch", spy)
+    assert gc.isenabled()
+    reindex("testapp.RemoteDocument", batch_size=2)
+    assert states == [False, False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        reindex("testapp.RemoteDocument")
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
