@@ -241,7 +241,7 @@ def read_paths(bench: Any, data: Any) -> dict[str, float]:
         np.stack([r[1].to_numpy() for r in rows]).astype(np.float32, copy=False)
         [{"title": r[2], "category": r[3]} for r in rows]
 
-    def command() -> None:
+    def per_row() -> None:
         from vectra_django.bulkread import values_rows
 
         rows = values_rows(
@@ -250,10 +250,22 @@ def read_paths(bench: Any, data: Any) -> dict[str, float]:
         np.stack([r[1] for r in rows])
         [{"title": r[2], "category": r[3]} for r in rows]
 
+    def command() -> None:
+        from vectra_django.bulkread import stack_vectors, values_rows
+
+        rows = values_rows(
+            model._base_manager.order_by("pk"),
+            *("pk", "embedding", "title", "category"),
+            raw_vectors=True,
+        )
+        stack_vectors([r[1] for r in rows])
+        [{"title": r[2], "category": r[3]} for r in rows]
+
     out = {}
     for name, run in (
         ("model instances (.only(), how vectra_reindex used to read)", orm),
-        ("vectra_django.bulkread.values_rows, np.stack (how it reads now)", command),
+        ("bulkread.values_rows, one array per row, np.stack", per_row),
+        ("bulkread.values_rows(raw_vectors=True), stack_vectors (how it reads now)", command),
         ("raw psycopg binary cursor with pgvector's loader, np.stack", binary),
     ):
         out[name] = common.measure(run, repeats=3)["median_s"]
