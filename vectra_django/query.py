@@ -199,14 +199,16 @@ class VectorQuerySet(models.QuerySet):
             "index": vf.index or vf.model._meta.db_table,
             "limit": limit,
         }
-        # The usual search (see vectra_django.statements): compiled once per shape.
-        plain = not filtered and statements.is_plain(self)
+        # Searches on the model's plain queryset are compiled once per shape (see
+        # vectra_django.statements); the filter's repr tells 1, 1.0 and True apart.
+        plain = exclude is None and statements.is_plain(self)
+        shape = (self.model, vf.name, limit, repr(node), threshold)
         if not load_records:
 
             def build_values(base: VectorQuerySet) -> Any:
                 return build(base).values_list("pk", "vector_distance", "vector_score")
 
-            key = (self.model, vf.name, limit, "ids")
+            key = (*shape, "ids")
             statement = plain and statements.compiled(
                 self.db, key, lambda: build_values(self), vector
             )
@@ -218,7 +220,7 @@ class VectorQuerySet(models.QuerySet):
             rows = run_search(self.db, options, fetch)
             matches = [Match(vector_id(vf.model, pk), float(s), float(d)) for pk, d, s in rows]
             return QueryResult(matches, index=options["index"])
-        key = (self.model, vf.name, limit, include_values)
+        key = (*shape, include_values)
         if plain and statements.compiled(self.db, key, lambda: build(self), vector):
             # Built only if the queryset is chained or inspected (see VectorQuerySet.query).
             qs = self._chain()

@@ -1,12 +1,13 @@
 """Compiled in-place searches, kept per connection and reused with each new query vector.
 
 Building and compiling a queryset costs Django a few tenths of a millisecond, as much as an
-HNSW search itself on a warm index. The common search, ``Model.objects.vector_search(vec,
-limit=n)`` with no filter, compiles to the same SQL every time except for the vector, so
-its compiled form is kept (keyed by model, field, ``limit`` and whether vectors are loaded)
-and later searches only bind their vector and build instances from the rows, the way
-Django's ``ModelIterable`` does. Any other search, or a result queryset that is chained
-further, compiles as usual.
+HNSW search itself on a warm index. A search on the model's plain queryset,
+``Model.objects.vector_search(vec, limit=n, filter=..., score_threshold=...)``, compiles
+to the same SQL whenever its shape repeats (model, field, ``limit``, the filter and
+threshold values, whether vectors are loaded): only the vector differs. So the compiled
+form is kept, and later searches bind their vector and build instances from the rows the
+way Django's ``ModelIterable`` does. Searches on a filtered or otherwise narrowed
+queryset, ``similar()``, and result querysets that are chained further compile as usual.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Model
 from django.db.models.query import ModelIterable
@@ -48,7 +50,10 @@ class Statement:
         """``queryset`` compiled, with ``vector`` the value of its query-vector parameters
         (``None`` if the vector is not among the parameters: nothing to reuse then)."""
         compiler = queryset.query.get_compiler(using=queryset.db)
-        sql, params = compiler.as_sql()
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:  # a filter no row can pass: Django answers without a query
+            return None
         slots = tuple(i for i, p in enumerate(params) if p is vector)
         if not slots:
             return None
