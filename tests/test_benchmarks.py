@@ -150,6 +150,8 @@ def test_search_reports_latency_recall_and_filtered_rows(bench_url, tmp_path):
         "hnsw_iterative_off",
         "hnsw_relaxed_order",
         "vector_search_filter",
+        "vector_search_filter_repeated",
+        "hnsw_relaxed_ef200_repeated",
     } <= set(report["filtered"])
     for section in ("unfiltered", "filtered"):
         for mode in report[section].values():
@@ -163,3 +165,34 @@ def test_search_reports_latency_recall_and_filtered_rows(bench_url, tmp_path):
     assert isinstance(latency["met"], bool)
     assert isinstance(report["targets"]["filtered"]["met"], bool)
     assert any("Index Scan" in line for line in report["plans"]["raw_sql"])
+
+
+def test_the_reindex_target_counts_runs_with_batches_to_overlap(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import batch_operations
+
+    def row(method, count, size, ratio):
+        return {
+            "method": method,
+            "vector_count": count,
+            "batch_size": size,
+            "batches": -(-count // size),
+            "ratio_to_copy_numpy": ratio,
+            "ratio_to_copy_lists": ratio,
+        }
+
+    results = [
+        row("reindex", 1_000, 1_000, 0.5),  # one batch: nothing to overlap
+        row("reindex", 10_000, 5_000, 0.6),
+        row("reindex", 5_000, 1_000, 0.82),
+        row("reindex", 10_000, 1_000, 0.9),
+        row("reindex", 10_000, 500, 0.1),  # below the batch sizes the target covers
+        row("client_numpy", 1_000, 1_000, 0.85),
+    ]
+    targets = batch_operations.targets(results)
+    reindex = targets["reindex"]
+    assert [reindex[k] for k in ("min_ratio", "median_ratio", "max_ratio")] == [0.82, 0.86, 0.9]
+    assert reindex["met"] and reindex["fewer_batches_median_ratio"] == 0.55
+    assert "5 batches" in reindex["where"]
+    assert targets["client_numpy"]["median_ratio"] == 0.85
+    assert "fewer_batches_median_ratio" not in targets["client_numpy"]

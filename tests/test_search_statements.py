@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.db.models.sql.compiler import SQLCompiler
 
 from tests.testapp.models import Document, FeaturedArticle, Product
@@ -31,7 +31,8 @@ VECTORS = {
 def fresh(settings):
     settings.VECTRA_SYNC = "immediate"
     clients.reset()
-    statements._cache.clear()
+    for wrapper in connections.all(initialized_only=True):
+        wrapper.__dict__.pop("_vectra_statements", None)
     yield
     clients.reset()
 
@@ -264,3 +265,24 @@ def test_without_a_reusable_statement_searches_compile_as_usual(docs, compiles, 
         result = Document.objects.vector_search(query, limit=2, load_records=False)
         assert len(result) == 2
     assert compiles[0] == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_threads_statements_go_with_its_connection():
+    import gc
+    import weakref
+
+    seen = []
+
+    def search():
+        list(Document.objects.vector_search([1, 0, 0], limit=1))
+        seen.append(weakref.ref(connections["default"]))
+        assert statements.lookup("default", (Document, "embedding", 1, "None", None, False))
+        connections.close_all()
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    worker.join()
+    gc.collect()
+    [wrapper] = seen
+    assert wrapper() is None

@@ -103,11 +103,13 @@ def stack_vectors(vectors: list[Any]) -> np.ndarray:
     Binary values (``values_rows(..., raw_vectors=True)``) of one dimension are converted in
     a single numpy call, instead of one call per row; anything else is stacked row by row.
     """
-    width = len(vectors[0]) if vectors else 0
-    if not (width and type(vectors[0]) is bytes and all(len(v) == width for v in vectors)):
-        return np.stack([_as_array(v) for v in vectors]) if vectors else np.empty((0, 0), "f4")
-    words = np.frombuffer(b"".join(vectors), dtype=">f4").reshape(len(vectors), width // 4)
-    return words[:, 1:].astype(np.float32)  # the first word is the header
+    if not vectors:
+        return np.empty((0, 0), dtype=np.float32)
+    width = len(vectors[0])
+    if all(type(v) is bytes and len(v) == width for v in vectors):
+        words = np.frombuffer(b"".join(vectors), dtype=">f4").reshape(len(vectors), width // 4)
+        return words[:, 1:].astype(np.float32)  # the first word of each is its header
+    return np.stack([_as_array(v) for v in vectors])
 
 
 def _as_array(value: Any) -> np.ndarray:

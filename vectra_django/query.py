@@ -192,7 +192,9 @@ class VectorQuerySet(models.QuerySet):
                     qs = qs.filter(vector_distance__lte=bound)
             return qs.order_by("vector_distance")[:limit]
 
-        filtered = bool(self.query.where) or not (node is threshold is exclude is None)
+        filtered = bool(self.query.where) or any(
+            condition is not None for condition in (node, threshold, exclude)
+        )
         options = {
             "ef_search": default_ef_search(limit, filtered),
             "iterative": filtered,

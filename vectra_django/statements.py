@@ -12,7 +12,6 @@ queryset, ``similar()``, and result querysets that are chained further compile a
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +21,6 @@ from django.db.models import Model
 from django.db.models.query import ModelIterable
 from django.db.models.sql import Query
 
-# Per connection (and so per thread): statement key -> Statement.
-_cache: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Statement]] = (
-    weakref.WeakKeyDictionary()
-)
 MAX_STATEMENTS = 256  # per connection; a new key past this evicts the oldest
 _templates: dict[type[Model], dict[str, Any]] = {}
 
@@ -97,14 +92,28 @@ class Statement:
         return objs
 
 
+def _kept(using: str) -> dict[tuple[Any, ...], Statement]:
+    """This thread's statements for ``using``, kept on its connection wrapper.
+
+    On the wrapper, not in a mapping keyed by it: a statement's compiler and converters
+    refer back to the connection, so they go away with it (a thread's end, say).
+    """
+    connection = connections[using]
+    try:
+        return connection._vectra_statements  # type: ignore[no-any-return]
+    except AttributeError:
+        connection._vectra_statements = {}
+        return connection._vectra_statements  # type: ignore[no-any-return]
+
+
 def lookup(using: str, key: tuple[Any, ...]) -> Statement | None:
     """The statement compiled for ``key`` on this thread's connection ``using``, if any."""
-    return _cache.get(connections[using], {}).get(key)
+    return _kept(using).get(key)
 
 
 def compiled(using: str, key: tuple[Any, ...], build: Any, vector: Any) -> Statement | None:
     """The statement for ``key``, compiled from ``build()`` and kept if it is new."""
-    statements = _cache.setdefault(connections[using], {})
+    statements = _kept(using)
     if key in statements:
         return statements[key]
     statement = Statement.compile(build(), vector)
