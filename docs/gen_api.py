@@ -68,7 +68,7 @@ SECTIONS = [
     Section("Model fields", "vectra_django.fields", ("VectorField",)),
     Section("The model mixin", "vectra_django.mixins", ("VectorMixin",)),
     Section("Querysets", "vectra_django.query", ("VectorQuerySet", "VectorManager")),
-    Section("Bulk reads", "vectra_django.bulkread", ("values_rows",)),
+    Section("Bulk reads", "vectra_django.bulkread", ("values_rows", "stack_vectors")),
     Section(
         "Embedders",
         "vectra_django.embedders",
