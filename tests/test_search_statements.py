@@ -93,6 +93,21 @@ def test_id_searches_reuse_their_statement_too(docs, compiles):
     assert compiles[0] == 2  # one statement for ids, one for instances
 
 
+@pytest.mark.parametrize(
+    "base",
+    [
+        lambda: Document.objects.all(),
+        lambda: Document.objects.all().all(),
+        lambda: Document.objects.using("default"),
+    ],
+    ids=["all", "all-all", "using"],
+)
+def test_chained_but_unchanged_querysets_are_plain(docs, compiles, base):
+    for query in QUERIES[:3]:
+        assert [d.title for d in base().vector_search(query, limit=3)] == expected_titles(query, 3)
+    assert compiles[0] == 1
+
+
 def test_each_shape_has_its_own_statement(docs, compiles):
     for limit in (1, 2, 3, 2, 1):
         assert len(Document.objects.vector_search([1, 0, 0], limit=limit)) == limit
@@ -189,10 +204,30 @@ def test_filter_values_of_other_types_get_their_own_statement(docs):
     assert [d.title for d in by_year] == ["up"] and list(by_true_year) == []
 
 
-def test_similar_excludes_the_row_itself(docs, compiles):
-    assert [d.title for d in docs["north"].similar(limit=2)] == ["north-east", "west"]
+def test_similar_reuses_its_statement_and_leaves_out_each_row(docs, compiles):
+    for title, doc in docs.items():
+        expected = expected_titles(VECTORS[title], 4, [t for t in VECTORS if t != title])
+        found = doc.similar(limit=4)
+        assert [d.title for d in found] == expected, title
+        assert title not in [d.title for d in doc.similar(limit=4, include_values=True)]
+    assert compiles[0] == 2  # one statement with the vectors deferred, one with them
     assert [d.title for d in docs["west"].similar(limit=3)] == ["north", "up", "south-up"]
-    assert compiles[0] == 2  # the excluded row is a parameter of its own
+    assert compiles[0] == 3  # another limit, another shape
+
+
+@pytest.mark.parametrize("model", ["RequiredVectorDocument", "KeyedDocument"])
+def test_similar_reuses_its_statement_with_integer_and_uuid_keys(compiles, model):
+    from tests.testapp import models
+
+    model = getattr(models, model)
+    rows = [model.objects.create(title=str(i), embedding=[1, i, 0]) for i in range(5)]
+    for row in rows:
+        found = [d.title for d in row.similar(limit=3)]
+        i = int(row.title)
+        nearest = sorted((j for j in range(5) if j != i), key=lambda j: (abs(j - i), j))
+        assert row.title not in found and len(found) == 3
+        assert found[0] in {str(j) for j in nearest[:2]}
+    assert compiles[0] == 1
 
 
 def test_two_vector_fields_keep_apart(compiles):
@@ -257,7 +292,7 @@ def test_a_search_built_in_one_thread_runs_in_another():
 
 
 def test_without_a_reusable_statement_searches_compile_as_usual(docs, compiles, monkeypatch):
-    monkeypatch.setattr(statements.Statement, "compile", classmethod(lambda cls, qs, v: None))
+    monkeypatch.setattr(statements.Statement, "compile", classmethod(lambda cls, *a: None))
     for query in QUERIES[:2]:
         assert [d.title for d in Document.objects.vector_search(query, limit=2)] == (
             expected_titles(query, 2)
@@ -276,13 +311,13 @@ def test_a_finished_threads_statements_go_with_its_connection():
 
     def search():
         list(Document.objects.vector_search([1, 0, 0], limit=1))
-        seen.append(weakref.ref(connections["default"]))
-        assert statements.lookup("default", (Document, "embedding", 1, "None", None, False))
+        wrapper = connections["default"]
+        seen.append((weakref.ref(wrapper), len(wrapper._vectra_statements)))
         connections.close_all()
 
     worker = threading.Thread(target=search)
     worker.start()
     worker.join()
     gc.collect()
-    [wrapper] = seen
-    assert wrapper() is None
+    [(wrapper, kept)] = seen
+    assert kept == 1 and wrapper() is None

@@ -203,8 +203,9 @@ class VectorQuerySet(models.QuerySet):
         }
         # Searches on the model's plain queryset are compiled once per shape (see
         # vectra_django.statements); the filter's repr tells 1, 1.0 and True apart.
-        plain = exclude is None and statements.is_plain(self)
-        shape = (self.model, vf.name, limit, repr(node), threshold)
+        plain = statements.is_plain(self)
+        shape = (self.model, vf.name, limit, repr(node), threshold, exclude is not None)
+        excluded = None if exclude is None else _pk_db_value(self.model, exclude, self.db)
         if not load_records:
 
             def build_values(base: VectorQuerySet) -> Any:
@@ -212,10 +213,10 @@ class VectorQuerySet(models.QuerySet):
 
             key = (*shape, "ids")
             statement = plain and statements.compiled(
-                self.db, key, lambda: build_values(self), vector
+                self.db, key, lambda: build_values(self), vector, excluded
             )
             if statement:
-                fetch = functools.partial(statement.rows, self.db, vector)
+                fetch = functools.partial(statement.rows, self.db, vector, excluded)
             else:
                 values_qs = build_values(self)
                 fetch = lambda: list(values_qs)  # noqa: E731
@@ -223,10 +224,10 @@ class VectorQuerySet(models.QuerySet):
             matches = [Match(vector_id(vf.model, pk), float(s), float(d)) for pk, d, s in rows]
             return QueryResult(matches, index=options["index"])
         key = (*shape, include_values)
-        if plain and statements.compiled(self.db, key, lambda: build(self), vector):
+        if plain and statements.compiled(self.db, key, lambda: build(self), vector, excluded):
             # Built only if the queryset is chained or inspected (see VectorQuerySet.query).
             qs = self._chain()
-            qs._pending_search = _PendingSearch(build, key, vector)
+            qs._pending_search = _PendingSearch(build, key, vector, excluded)
         else:
             qs = build(self)
         if qs._iterable_class is ModelIterable:
@@ -357,11 +358,13 @@ class VectorQuerySet(models.QuerySet):
 
 class _PendingSearch(NamedTuple):
     """A plain search not built into its queryset yet: how to build it, the key of its
-    compiled statement and its query vector."""
+    compiled statement, its query vector and the primary key it leaves out (as a database
+    value), if any."""
 
     build: Callable[[VectorQuerySet], VectorQuerySet]
     key: tuple[Any, ...]
     vector: binding.QueryVector
+    excluded: Any
 
 
 class VectorManager(models.Manager.from_queryset(VectorQuerySet)):  # type: ignore[misc]
@@ -380,7 +383,7 @@ class VectorSearchIterable(ModelIterable):
         pending = qs._pending_search
         statement = None if pending is None else statements.lookup(qs.db, pending.key)
         if statement is not None:
-            fetch = functools.partial(statement.instances, qs.db, pending.vector)
+            fetch = functools.partial(statement.instances, qs.db, pending.vector, pending.excluded)
         else:  # compiles the queryset (building a pending search first)
             fetch = lambda: list(super(VectorSearchIterable, self).__iter__())  # noqa: E731
         rows = run_search(qs.db, options, fetch)
@@ -426,6 +429,12 @@ def _run_with_settings(using: str, options: dict[str, Any], fetch: Any) -> list[
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
         return fetch()
+
+
+def _pk_db_value(model: type[models.Model], value: Any, using: str) -> Any:
+    """``value`` as the parameter Django binds for ``pk=value`` (prepared, then adapted)."""
+    pk = model._meta.pk
+    return pk.get_db_prep_value(pk.get_prep_value(value), connections[using], prepared=True)
 
 
 def _by_pk(pairs: list[tuple[Any, Any]], get: Any, output_field: Any) -> Case:

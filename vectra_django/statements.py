@@ -6,8 +6,9 @@ HNSW search itself on a warm index. A search on the model's plain queryset,
 to the same SQL whenever its shape repeats (model, field, ``limit``, the filter and
 threshold values, whether vectors are loaded): only the vector differs. So the compiled
 form is kept, and later searches bind their vector and build instances from the rows the
-way Django's ``ModelIterable`` does. Searches on a filtered or otherwise narrowed
-queryset, ``similar()``, and result querysets that are chained further compile as usual.
+way Django's ``ModelIterable`` does; ``similar()`` binds the row it leaves out too.
+Searches on a filtered or otherwise narrowed queryset, and result querysets that are
+chained further, compile as usual.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Statement:
     sql: str
     params: tuple[Any, ...]
     slots: tuple[int, ...]
+    excluded_slot: int | None
     compiler: Any
     converters: dict[int, Any]
     init_list: tuple[str, ...]
@@ -41,16 +43,21 @@ class Statement:
     annotations: tuple[tuple[str, int], ...]
 
     @classmethod
-    def compile(cls, queryset: Any, vector: Any) -> Statement | None:
+    def compile(cls, queryset: Any, vector: Any, excluded: Any = None) -> Statement | None:
         """``queryset`` compiled, with ``vector`` the value of its query-vector parameters
-        (``None`` if the vector is not among the parameters: nothing to reuse then)."""
+        and ``excluded`` (a database value, or ``None``) that of the primary key it leaves
+        out. ``None`` when either cannot be found among the parameters: nothing to reuse."""
         compiler = queryset.query.get_compiler(using=queryset.db)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:  # a filter no row can pass: Django answers without a query
             return None
         slots = tuple(i for i, p in enumerate(params) if p is vector)
-        if not slots:
+        excluded_slot = None
+        if excluded is not None:
+            found = [i for i, p in enumerate(params) if type(p) is type(excluded) and p == excluded]
+            excluded_slot = found[0] if len(found) == 1 else None
+        if not slots or (excluded is not None and excluded_slot is None):
             return None
         select = compiler.select
         klass_info = compiler.klass_info  # None for values() querysets
@@ -61,6 +68,7 @@ class Statement:
             sql=sql,
             params=tuple(params),
             slots=slots,
+            excluded_slot=excluded_slot,
             compiler=compiler,
             converters=compiler.get_converters([s[0] for s in select[: compiler.col_count]]),
             init_list=tuple(s[0].target.attname for s in select[fields]) if klass_info else (),
@@ -68,11 +76,14 @@ class Statement:
             annotations=tuple(compiler.annotation_col_map.items()),
         )
 
-    def rows(self, using: str, vector: Any) -> list[Any]:
-        """The result rows for ``vector``, through the columns' converters."""
+    def rows(self, using: str, vector: Any, excluded: Any = None) -> list[Any]:
+        """The result rows for ``vector`` (and the primary key ``excluded``, a database
+        value), through the columns' converters."""
         params = list(self.params)
         for slot in self.slots:
             params[slot] = vector
+        if self.excluded_slot is not None:
+            params[self.excluded_slot] = excluded
         with connections[using].cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
@@ -80,11 +91,11 @@ class Statement:
             rows = list(self.compiler.apply_converters(rows, self.converters))
         return rows
 
-    def instances(self, using: str, vector: Any) -> list[Model]:
+    def instances(self, using: str, vector: Any, excluded: Any = None) -> list[Model]:
         """Model instances for ``vector``, with the annotations set, in the rows' order."""
         from_db, init_list, fields = self.model.from_db, self.init_list, self.fields
         objs = []
-        for row in self.rows(using, vector):
+        for row in self.rows(using, vector, excluded):
             obj = from_db(using, init_list, row[fields])
             for name, position in self.annotations:
                 setattr(obj, name, row[position])
@@ -111,12 +122,14 @@ def lookup(using: str, key: tuple[Any, ...]) -> Statement | None:
     return _kept(using).get(key)
 
 
-def compiled(using: str, key: tuple[Any, ...], build: Any, vector: Any) -> Statement | None:
+def compiled(
+    using: str, key: tuple[Any, ...], build: Any, vector: Any, excluded: Any = None
+) -> Statement | None:
     """The statement for ``key``, compiled from ``build()`` and kept if it is new."""
     statements = _kept(using)
     if key in statements:
         return statements[key]
-    statement = Statement.compile(build(), vector)
+    statement = Statement.compile(build(), vector, excluded)
     if statement is not None:
         if len(statements) >= MAX_STATEMENTS:
             del statements[next(iter(statements))]
@@ -138,5 +151,15 @@ def is_plain(queryset: Any) -> bool:
         return False
     template = _templates.get(queryset.model)
     if template is None:
-        template = _templates[queryset.model] = vars(Query(queryset.model))
-    return vars(queryset._query) == template
+        template = _templates[queryset.model] = _state(Query(queryset.model))
+    return _state(queryset._query) == template
+
+
+_MISSING = object()
+
+
+def _state(query: Query) -> dict[str, Any]:
+    """A query's own attributes, less those equal to the class's default: ``chain()`` (as
+    in ``.all()`` or ``.using()``) sets some of them without changing the query."""
+    defaults = type(query)
+    return {k: v for k, v in vars(query).items() if getattr(defaults, k, _MISSING) != v}

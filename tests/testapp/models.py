@@ -138,3 +138,11 @@ class RequiredVectorDocument(VectorMixin, models.Model):
 
     title = models.CharField(max_length=200)
     embedding = VectorField(dimensions=3)
+
+
+class KeyedDocument(VectorMixin, models.Model):
+    """A UUID primary key, searched in place."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200)
+    embedding = VectorField(dimensions=3)
