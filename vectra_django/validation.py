@@ -70,12 +70,15 @@ def id_prefix(value: Any) -> str:
     return value
 
 
-def page_size(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValidationError(
-            f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {value!r}."
-        )
+def integer(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` if it is an ``int`` (not a ``bool``) from ``low`` to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{name} must be an integer from {low} to {high}, got {value!r}.")
     return value
+
+
+def page_size(value: Any) -> int:
+    return integer("page_size", value, 1, MAX_PAGE_SIZE)
 
 
 def vector_ids(values: Any, *, allow_duplicates: bool = False) -> list[str]:
@@ -92,11 +95,7 @@ def vector_ids(values: Any, *, allow_duplicates: bool = False) -> list[str]:
 
 
 def dimension(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIMENSION:
-        raise ValidationError(
-            f"dimension must be an integer from 1 to {MAX_DIMENSION}, got {value!r}."
-        )
-    return value
+    return integer("dimension", value, 1, MAX_DIMENSION)
 
 
 def metric(value: Any) -> Metric:
@@ -106,9 +105,7 @@ def metric(value: Any) -> Metric:
 
 
 def top_k(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
-        raise ValidationError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {value!r}.")
-    return value
+    return integer("top_k", value, 1, MAX_TOP_K)
 
 
 def score_threshold(value: Any) -> float | None:
@@ -381,7 +378,7 @@ def _item(v: Any, position: int) -> tuple[Any, Any, Any]:
     if isinstance(v, Vector):
         return v.id, v.values, v.metadata
     if isinstance(v, Mapping):
-        unknown = set(v) - {"id", "values", "metadata"}
+        unknown = set(v) - _ITEM_KEYS
         if unknown:
             raise ValidationError(f"vectors[{position}] has unknown keys {sorted(unknown)}.")
         if "id" not in v or "values" not in v:

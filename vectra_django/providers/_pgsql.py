@@ -19,7 +19,7 @@ import numpy as np
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from .. import filters
+from .. import filters, validation
 from ..errors import ValidationError
 from ..metrics import Metric
 from ..validation import Batch
@@ -121,16 +121,10 @@ def index_options(options: Mapping[str, Any], defaults: Mapping[str, Any]) -> di
             f"index_type must be one of {list(INDEX_TYPES)}, got {merged['index_type']!r}."
         )
     for key, low, high in (("m", 2, 100), ("ef_construction", 4, 1000), ("lists", 1, 32768)):
-        merged[key] = _int_option(key, merged[key], low, high)
+        merged[key] = validation.integer(key, merged[key], low, high)
     if not isinstance(merged["halfvec"], bool):
         raise ValidationError(f"halfvec must be true or false, got {merged['halfvec']!r}.")
     return merged
-
-
-def _int_option(key: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{key} must be an integer from {low} to {high}, got {value!r}.")
-    return value
 
 
 # -- DDL ----------------------------------------------------------------------------------
@@ -192,7 +186,7 @@ def query_settings(
             f"Unknown pgvector query options {sorted(unknown)}; expected {sorted(QUERY_OPTIONS)}."
         )
     settings = {"plan_cache_mode": "force_custom_plan"}
-    ef_search = _int_option(
+    ef_search = validation.integer(
         "ef_search", options.get("ef_search", default_ef_search(top_k, filtered)), 1, MAX_EF_SEARCH
     )
     # Without iterative scan an approximate index returns at most ef_search rows (or what
@@ -216,7 +210,9 @@ def query_settings(
             "relaxed_order" if "iterative_scan" not in options else scan
         )
         if "probes" in options:
-            settings["ivfflat.probes"] = str(_int_option("probes", options["probes"], 1, 32768))
+            settings["ivfflat.probes"] = str(
+                validation.integer("probes", options["probes"], 1, 32768)
+            )
     return settings
 
 

@@ -50,6 +50,14 @@ class IdPage:
     ids: list[str]
     next_cursor: str | None = None
 
+    @classmethod
+    def after_last(cls, ids: list[str], limit: int) -> IdPage:
+        """A page from up to ``limit + 1`` sorted ids: one more than ``limit`` means there is
+        a next page, whose cursor is the last id returned (so pages survive deletes)."""
+        if len(ids) > limit:
+            return cls(ids[:limit], ids[limit - 1])
+        return cls(ids)
+
 
 @runtime_checkable
 class Provider(Protocol):

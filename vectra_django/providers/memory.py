@@ -181,10 +181,7 @@ class MemoryProvider(BaseProvider):
             later = [
                 vid for vid in rows if vid.startswith(prefix) and (cursor is None or vid > cursor)
             ]
-        page = heapq.nsmallest(limit + 1, later)
-        if len(page) > limit:
-            return IdPage(page[:limit], page[limit - 1])
-        return IdPage(page)
+        return IdPage.after_last(heapq.nsmallest(limit + 1, later), limit)
 
     def healthy(self) -> bool:
         return True

@@ -439,10 +439,7 @@ class PgvectorProvider(BaseProvider):
                 ),
                 [*params, limit + 1],
             ).fetchall()
-        ids = [row[0] for row in rows]
-        if len(ids) > limit:
-            return IdPage(ids[:limit], ids[limit - 1])
-        return IdPage(ids)
+        return IdPage.after_last([row[0] for row in rows], limit)
 
     def execute(self, statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement on this provider's connection, in its own transaction.
