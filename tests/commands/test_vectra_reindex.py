@@ -354,3 +354,15 @@ def test_the_cycle_collector_pauses_during_the_copy_and_comes_back(rows, monkeyp
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_provider_that_does_not_say_it_takes_concurrent_writes_gets_one_writer(monkeypatch):
+    from vectra_django.providers import BaseProvider
+
+    docs = committed_rows(13)
+    monkeypatch.delattr(BaseProvider, "concurrent_writes")  # as a custom provider would lack it
+    seen = spy_on_writes(monkeypatch, pause=0.05)
+    reindex("testapp.RemoteDocument", batch_size=2, workers=3)
+    assert seen["most"] == 1 and len(seen["threads"]) == 7
+    assert sorted(remote_stores.stored(RemoteDocument)) == sorted(d.vector_id for d in docs)
