@@ -207,7 +207,7 @@ class Bench:
 
     def reindex_setup(self) -> None:
         if not common.orm_available():
-            self.skipped["reindex"] = "the checkout has no vectra_django.mixins yet"
+            self.skipped["reindex"] = "the checkout has no vectra_django.db.mixins yet"
             return
         if not common.reindex_available():
             self.skipped["reindex"] = "the checkout has no vectra_reindex command yet"

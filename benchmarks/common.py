@@ -148,7 +148,7 @@ def locate_server(args: argparse.Namespace) -> Server:
     """The server given by URL, else the embedded one (its own database, created once)."""
     if args.database_url:
         return Server(args.database_url)
-    from vectra_django import embedded
+    from vectra_django.testing import embedded
 
     data_dir = Path(args.data_dir).resolve()
     handle = embedded.start(data_dir, cleanup="stop")
@@ -187,7 +187,7 @@ def _size_bytes(text: str) -> int:
 
 def orm_available() -> bool:
     """Whether the checkout has the ORM layer (VectorMixin) yet."""
-    return importlib.util.find_spec("vectra_django.mixins") is not None
+    return importlib.util.find_spec("vectra_django.db.mixins") is not None
 
 
 def reindex_available() -> bool:

@@ -145,8 +145,8 @@ def _site_relative(line: str) -> str:
 def server_split(bench: Any, data: Any, size: int) -> dict[str, float]:
     from psycopg import sql
 
-    from vectra_django.providers import _pgsql
-    from vectra_django.validation import batch as make_batch
+    from vectra_django.client.validation import batch as make_batch
+    from vectra_django.providers.pgvector import sql as _pgsql
 
     conn = bench.conn
     target = bo.COPY_TABLE
@@ -242,7 +242,7 @@ def read_paths(bench: Any, data: Any) -> dict[str, float]:
         [{"title": r[2], "category": r[3]} for r in rows]
 
     def per_row() -> None:
-        from vectra_django.bulkread import values_rows
+        from vectra_django.db.reindex import values_rows
 
         rows = values_rows(
             model._base_manager.order_by("pk"), "pk", "embedding", "title", "category"
@@ -251,7 +251,7 @@ def read_paths(bench: Any, data: Any) -> dict[str, float]:
         [{"title": r[2], "category": r[3]} for r in rows]
 
     def command() -> None:
-        from vectra_django.bulkread import stack_vectors, values_rows
+        from vectra_django.db.reindex import stack_vectors, values_rows
 
         rows = values_rows(
             model._base_manager.order_by("pk"),

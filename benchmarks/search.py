@@ -61,7 +61,7 @@ def main() -> None:
     common.setup_django(server)
     report = common.header("search", args, server)
     if not common.orm_available():
-        raise SystemExit("search.py needs the ORM layer (vectra_django.mixins)")
+        raise SystemExit("search.py needs the ORM layer (vectra_django.db.mixins)")
     from bench_app.models import SearchDoc
 
     data = Dataset(n, clusters, queries + warmup, filtered_queries)

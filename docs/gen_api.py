@@ -62,13 +62,13 @@ SECTIONS = [
         ("Client", "clients", "Vector", "Match", "QueryResult", "VectorField", "VectorMixin"),
         intro=True,
     ),
-    Section("The client", "vectra_django.client", ("Client",)),
-    Section("Configured clients", "vectra_django.connections", ("clients", "ClientHandler")),
-    Section("Results", "vectra_django.types", ("Vector", "Match", "QueryResult")),
-    Section("Model fields", "vectra_django.fields", ("VectorField",)),
-    Section("The model mixin", "vectra_django.mixins", ("VectorMixin",)),
-    Section("Querysets", "vectra_django.query", ("VectorQuerySet", "VectorManager")),
-    Section("Bulk reads", "vectra_django.bulkread", ("values_rows", "stack_vectors")),
+    Section("The client", "vectra_django.client.client", ("Client",)),
+    Section("Configured clients", "vectra_django.client.registry", ("clients", "ClientHandler")),
+    Section("Results", "vectra_django.client.results", ("Vector", "Match", "QueryResult")),
+    Section("Model fields", "vectra_django.db.fields", ("VectorField",)),
+    Section("The model mixin", "vectra_django.db.mixins", ("VectorMixin",)),
+    Section("Querysets", "vectra_django.db.queryset", ("VectorQuerySet", "VectorManager")),
+    Section("Bulk reads", "vectra_django.db.reindex", ("values_rows", "stack_vectors")),
     Section(
         "Embedders",
         "vectra_django.embedders",
@@ -112,7 +112,7 @@ SECTIONS = [
 
 # Objects whose docstring inspect cannot reach (module attributes that are instances).
 NOTES = {
-    "vectra_django.connections.clients": (
+    "vectra_django.client.registry.clients": (
         "clients: ClientHandler",
         "The configured clients, one per `VECTRA` alias, built on first use: "
         '`clients["default"]`, like `django.core.cache.caches`.',

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import environ
 
-from vectra_django import embedded
+from vectra_django.testing import embedded
 
 BASE_DIR = Path(__file__).resolve().parent
 env = environ.Env()

@@ -6,8 +6,9 @@ import pytest
 
 from tests import remote_stores
 from tests.fake_pinecone import FakePinecone
-from vectra_django import clients, embedded
+from vectra_django import clients
 from vectra_django.instrumentation import clear_handlers
+from vectra_django.testing import embedded
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

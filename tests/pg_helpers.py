@@ -9,7 +9,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from vectra_django.providers import _pgsql
+from vectra_django.providers.pgvector import sql as _pgsql
 
 
 def database_url(request: pytest.FixtureRequest, **extra: Any) -> str:

@@ -15,7 +15,7 @@ from django.db.models import Model
 
 from tests.fake_pinecone import FakePinecone
 from vectra_django import Vector
-from vectra_django.fields import VectorField
+from vectra_django.db.fields import VectorField
 
 ALIAS = "memory"
 STORES = ("memory", "pinecone", "qdrant")

@@ -4,7 +4,7 @@
 session in a temporary directory and removed at exit.
 """
 
-from vectra_django import embedded
+from vectra_django.testing import embedded
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False

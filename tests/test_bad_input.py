@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import pg_helpers
-from vectra_django import Client, filters
+from vectra_django import Client
+from vectra_django.client import filters
 from vectra_django.errors import ValidationError
-from vectra_django.providers import _pgsql
+from vectra_django.providers.pgvector import sql as _pgsql
 
 DIM = 4
 NAMESPACES = ("", "other")
@@ -459,7 +460,7 @@ def orm_rows(db) -> Iterator[dict[str, Any]]:
 def orm_snapshot(models: dict[str, Any]) -> dict[str, Any]:
     from django.db import connection
 
-    from vectra_django.connections import clients
+    from vectra_django.client.registry import clients
 
     state: dict[str, Any] = {}
     for name, model in models.items():

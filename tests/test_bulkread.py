@@ -11,7 +11,7 @@ from django.db.models import DateTimeField, JSONField, Value
 from django.test.utils import CaptureQueriesContext
 
 from tests.testapp.models import Document
-from vectra_django.bulkread import stack_vectors, values_rows
+from vectra_django.db.reindex import stack_vectors, values_rows
 
 pytestmark = pytest.mark.django_db
 

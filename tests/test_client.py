@@ -193,7 +193,7 @@ def test_clients_rejects_malformed_settings(setting, message) -> None:
 
 
 def test_clients_default_alias_is_pgvector_on_the_default_database() -> None:
-    from vectra_django.connections import ClientHandler
+    from vectra_django.client.registry import ClientHandler
 
     with override_settings():
         from django.conf import settings

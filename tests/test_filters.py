@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vectra_django import filters
+from vectra_django.client import filters
+from vectra_django.client.filters import And, Condition, Or
 from vectra_django.errors import ValidationError
-from vectra_django.filters import And, Condition, Or
 
 from .contract.filter_cases import CASES, CORPUS
 

@@ -99,14 +99,15 @@ def test_the_callers_metadata_dict_is_not_modified(recorder: Recorder) -> None:
 def test_on_operation_works_as_a_decorator_and_from_the_package() -> None:
     seen: list[str] = []
 
-    @vectra_django.on_operation
     def handler(event: Event) -> None:
         seen.append(event.operation)
 
+    decorated = vectra_django.on_operation(handler)
     with instrument(operation="query", provider="memory"):
         pass
 
-    assert handler is not None
+    assert decorated is handler  # the decorator hands the function back unchanged
+    assert vectra_django.on_operation is on_operation
     assert seen == ["query"]
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from vectra_django.metrics import distance_from_score, score_from_distance
+from vectra_django.client.distance import distance_from_score, score_from_distance
 
 
 @pytest.mark.parametrize(

@@ -181,12 +181,12 @@ def test_direct_copy_that_meets_a_concurrent_row_falls_back_to_merging(
 ) -> None:
     from django.db import transaction
 
-    from vectra_django.providers.pgvector import PgvectorProvider
+    from vectra_django.providers.pgvector import provider
 
     django_client.create_index(name, dimension=4)
     django_client.upsert(name, ids=[f"c{i}" for i in range(100)], values=random_matrix(100, 4))
     # As if another writer stored the ids between the existence check and the COPY.
-    monkeypatch.setattr(PgvectorProvider, "_any_exist", staticmethod(lambda *a: False))
+    monkeypatch.setattr(provider, "any_exist", lambda *a: False)
     ids = [f"c{i}" for i in range(150)]
     with transaction.atomic() if in_caller_transaction else contextlib.nullcontext():
         for seed in (6, 7):  # the optimistic COPY, then the checked one

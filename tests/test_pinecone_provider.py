@@ -12,6 +12,7 @@ import pytest
 
 from tests.fake_pinecone import FakePinecone
 from vectra_django import Client
+from vectra_django.client.filters import parse
 from vectra_django.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -21,8 +22,7 @@ from vectra_django.errors import (
     ServerError,
     ValidationError,
 )
-from vectra_django.filters import parse
-from vectra_django.providers.pinecone import PineconeProvider, compile_filter
+from vectra_django.providers.pinecone.provider import PineconeProvider, compile_filter
 
 API_KEY = "pc-secret-4f9a7c21"
 

@@ -25,14 +25,14 @@ from vectra_django.errors import (
     ServerError,
     ValidationError,
 )
-from vectra_django.providers.qdrant import (
+from vectra_django.providers.qdrant.payload import (
     ID_KEY,
     METADATA_KEY,
     NAMESPACE_KEY,
     POINT_ID_NAMESPACE,
-    QdrantProvider,
     point_id,
 )
+from vectra_django.providers.qdrant.provider import QdrantProvider
 
 
 @pytest.fixture

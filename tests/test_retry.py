@@ -18,15 +18,9 @@ from psycopg import errors as pg_errors
 from tenacity import RetryCallState, RetryError, Retrying
 
 from vectra_django import Client, errors
+from vectra_django.client.redaction import describe_error, redact
 from vectra_django.providers.memory import MemoryProvider
-from vectra_django.retry import (
-    RetryPolicy,
-    describe_error,
-    is_retryable,
-    redact,
-    wait_backoff,
-    with_retry,
-)
+from vectra_django.retry import RetryPolicy, is_retryable, wait_backoff, with_retry
 
 
 def make_retry_state(attempt: int, exc: BaseException | None = None) -> RetryCallState:

@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.testapp.models import Document, Product, RemoteDocument, UUIDDocument
 from vectra_django import QueryResult, clients, on_operation
-from vectra_django.binding import QueryVector
+from vectra_django.db.search.expressions import distance, score
+from vectra_django.db.search.filters import compile_q
+from vectra_django.db.search.parameters import QueryVector
 from vectra_django.errors import ValidationError
-from vectra_django.functions import distance, score
-from vectra_django.query import compile_q
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +118,7 @@ def test_search_sets_what_the_defaults_do_not_give(docs, filtered, limit, expect
 
 
 def test_a_session_with_a_lower_ef_search_gets_it_raised(docs):
-    from vectra_django.binding import _session_ef_search
+    from vectra_django.db.search.parameters import _session_ef_search
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.ef_search = 2")
@@ -164,7 +164,7 @@ def test_query_vectors_bind_exactly_in_binary():
     import psycopg
     from psycopg.adapt import PyFormat
 
-    from vectra_django import binding
+    from vectra_django.db.search import parameters as binding
 
     binding.prepare(connection)
     raw = connection.connection
@@ -252,7 +252,7 @@ def test_fractional_bounds_on_integer_columns():
             Document.objects.filter(compile_q(Document, spec)).values_list("year", flat=True)
         )
 
-    from vectra_django.filters import parse
+    from vectra_django.client.filters import parse
 
     assert matching(parse({"year": {"$gt": 2019.5}})) == [2020, 2021]
     assert matching(parse({"year": {"$lte": 2020.5}})) == [-2, -1, 2019, 2020]

@@ -13,7 +13,8 @@ from django.db import connection, connections
 from django.db.models.sql.compiler import SQLCompiler
 
 from tests.testapp.models import Document, FeaturedArticle, Product
-from vectra_django import clients, statements
+from vectra_django import clients
+from vectra_django.db.search import statement_cache as statements
 
 pytestmark = pytest.mark.django_db
 

@@ -391,7 +391,7 @@ def test_the_check_message_names_both_dimensions():
     field = VectorField(dimensions=8, source="title", embedder=HashingEmbedder(dimension=16))
     field.set_attributes_from_name("vector")
     field.model = Document
-    (error,) = field._check_source()
+    (error,) = [e for e in field.check() if e.id == "vectra_django.E016"]
     assert "16-dimensional" in error.msg and "dimensions=8" in error.msg
 
 

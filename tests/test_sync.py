@@ -355,7 +355,7 @@ def test_unknown_sync_strategy_is_a_configuration_error(settings):
 @committed
 def test_sync_queryset_resyncs_rows_changed_behind_the_orm(remote_store):
     from tests.testapp.factories import RemoteDocumentFactory
-    from vectra_django.sync import sync_queryset
+    from vectra_django.db.sync import sync_queryset
 
     docs = RemoteDocumentFactory.create_batch(4)
     clients["memory"].delete("remote-docs", delete_all=True)

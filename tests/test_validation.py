@@ -8,7 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from vectra_django import Vector, validation
+from vectra_django import Vector
+from vectra_django.client import validation
 from vectra_django.errors import ValidationError
 
 

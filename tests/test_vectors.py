@@ -3,8 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vectra_django.client.distance import (
+    cosine_similarity,
+    dot_product,
+    euclidean_distance,
+    normalize,
+)
 from vectra_django.errors import ValidationError
-from vectra_django.vectors import cosine_similarity, dot_product, euclidean_distance, normalize
 
 
 def test_normalize_gives_unit_length() -> None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .client import Client
-from .connections import clients
+from .client import Client, Match, QueryResult, Vector, clients
 from .instrumentation import on_operation
-from .types import Match, QueryResult, Vector
 
 if TYPE_CHECKING:
-    from .fields import VectorField
-    from .mixins import VectorMixin
+    from .db.fields import VectorField
+    from .db.mixins import VectorMixin
 
 __version__ = "0.1.0"
 
@@ -31,7 +29,7 @@ __all__ = [
     "on_operation",
 ]
 
-_LAZY = {"VectorField": "fields", "VectorMixin": "mixins"}
+_LAZY = {"VectorField": "db.fields", "VectorMixin": "db.mixins"}
 
 
 def __getattr__(name: str) -> Any:

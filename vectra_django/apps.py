@@ -9,8 +9,7 @@ class VectraConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the database checks)
-        from .sync import SettingsSync
+        from .db.sync import SettingsSync
 
         # Kept on the app config: signal receivers are weak references to it.
         self.sync_processor = SettingsSync()

@@ -19,8 +19,8 @@ from django.apps import apps
 from django.core import checks
 from django.db import connections
 
+from .db.fields import VectorField, vector_fields
 from .errors import ConfigurationError, NotFoundError, VectraError
-from .fields import VectorField, vector_fields
 
 
 @checks.register(checks.Tags.database)

@@ -24,7 +24,7 @@ class PlainDoc(models.Model):
         db_table = "bench_plain_doc"
 
 
-if importlib.util.find_spec("vectra_django.mixins") is not None:
+if importlib.util.find_spec("vectra_django.db.mixins") is not None:
     from vectra_django import VectorField, VectorMixin
 
     class SyncedDoc(VectorMixin, models.Model):

@@ -47,7 +47,7 @@ def setup(tracer_provider: Any = None, meter_provider: Any = None) -> bool:
             "(pip install 'vectra-django[otel]')."
         )
         return False
-    from vectra_django import __version__
+    __version__ = _package_version()
 
     tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider)
     meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider=meter_provider)
@@ -114,6 +114,16 @@ def setup(tracer_provider: Any = None, meter_provider: Any = None) -> bool:
 def teardown() -> None:
     """Undo :func:`setup`."""
     _integration.uninstall()
+
+
+def _package_version() -> str | None:
+    """The installed distribution's version, for the tracer and meter scope."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vectra-django")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return None
 
 
 __all__ = ["INSTRUMENTATION_NAME", "setup", "teardown"]

@@ -1,11 +1,12 @@
-"""Vector store providers, one module each, all behind :class:`~.base.Provider`."""
+"""Vector store providers, one module or package each, all behind :class:`~.base.Provider`."""
 
 from __future__ import annotations
 
 from django.utils.module_loading import import_string
 
+from ..client.requests import IdPage, QueryRequest
 from ..errors import ConfigurationError
-from .base import BaseProvider, IdPage, Provider, QueryRequest
+from .base import BaseProvider, Provider
 
 BUILTIN = {
     "memory": "vectra_django.providers.memory.MemoryProvider",

@@ -7,7 +7,7 @@ a provider receives clean, typed input and must:
 - treat ``namespace`` ``""`` as the default namespace and never let namespaces mix;
 - make every write idempotent (an upsert of the same id replaces it), so a retried call
   never duplicates or loses a vector;
-- report ``Match.score`` higher-is-better per :mod:`vectra_django.metrics`, and set
+- report ``Match.score`` higher-is-better per :mod:`vectra_django.client.distance`, and set
   ``Match.values`` / ``Match.metadata`` only when asked;
 - raise only :mod:`vectra_django.errors` types (map the driver's or SDK's own);
 - raise :class:`~vectra_django.errors.UnsupportedFeatureError` for what it cannot do.
@@ -17,46 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from ..client.distance import Metric
+from ..client.filters import Node
+from ..client.redaction import redact
+from ..client.requests import IdPage, QueryRequest
+from ..client.results import QueryResult, Vector
+from ..client.validation import Batch
 from ..errors import UnsupportedFeatureError, VectraError
-from ..filters import Node
-from ..metrics import Metric
-from ..types import QueryResult, Vector
-from ..validation import Batch
-
-
-@dataclass(frozen=True, slots=True)
-class QueryRequest:
-    """A validated similarity query."""
-
-    vector: np.ndarray
-    top_k: int
-    namespace: str = ""
-    filter: Node | None = None
-    include_values: bool = False
-    include_metadata: bool = True
-    score_threshold: float | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class IdPage:
-    """One page of ids and the opaque cursor of the next page (``None`` after the last)."""
-
-    ids: list[str]
-    next_cursor: str | None = None
-
-    @classmethod
-    def after_last(cls, ids: list[str], limit: int) -> IdPage:
-        """A page from up to ``limit + 1`` sorted ids: one more than ``limit`` means there is
-        a next page, whose cursor is the last id returned (so pages survive deletes)."""
-        if len(ids) > limit:
-            return cls(ids[:limit], ids[limit - 1])
-        return cls(ids)
 
 
 @runtime_checkable
@@ -198,11 +169,6 @@ def stats_result(counts: Mapping[str, int], dimension: int, **extra: Any) -> dic
     }
 
 
-def scrub(message: str, secret: str | None) -> str:
-    """``message`` with ``secret`` masked, so keys never reach logs or error messages."""
-    return message.replace(secret, "***") if secret and len(secret) >= 4 else message
-
-
 @contextmanager
 def translating_errors(
     translate: Callable[[Exception], VectraError | None], secret: str | None = None
@@ -216,5 +182,5 @@ def translating_errors(
         mapped = translate(exc)
         if mapped is None:
             raise
-        mapped.args = (scrub(str(mapped), secret),)
+        mapped.args = (redact(str(mapped), secret),)
         raise mapped from exc

@@ -14,12 +14,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import filters
+from ..client import filters
+from ..client.distance import Metric, score_from_distance
+from ..client.requests import IdPage, QueryRequest
+from ..client.results import Match, QueryResult, Vector
+from ..client.validation import Batch
 from ..errors import NotFoundError, ValidationError
-from ..metrics import Metric, score_from_distance
-from ..types import Match, QueryResult, Vector
-from ..validation import Batch
-from .base import BaseProvider, IdPage, QueryRequest, stats_result
+from .base import BaseProvider, stats_result
 
 
 @dataclass

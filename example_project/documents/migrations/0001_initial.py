@@ -2,7 +2,7 @@ import pgvector.django.indexes
 from django.db import migrations, models
 from pgvector.django import VectorExtension
 
-import vectra_django.fields
+import vectra_django
 
 
 class Migration(migrations.Migration):
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "embedding",
-                    vectra_django.fields.VectorField(
+                    vectra_django.VectorField(
                         blank=True, dimensions=384, editable=False, null=True
                     ),
                 ),

@@ -3,7 +3,7 @@ import uuid
 import pgvector.django.indexes
 from django.db import migrations, models
 
-import vectra_django.fields
+import vectra_django
 
 
 class Migration(migrations.Migration):
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("title", models.CharField(max_length=200)),
-                ("embedding", vectra_django.fields.VectorField(dimensions=3, null=True)),
+                ("embedding", vectra_django.VectorField(dimensions=3, null=True)),
             ],
             options={
                 "abstract": False,
@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("title", models.CharField(max_length=200)),
-                ("embedding", vectra_django.fields.VectorField(dimensions=3, null=True)),
+                ("embedding", vectra_django.VectorField(dimensions=3, null=True)),
             ],
             options={
                 "abstract": False,
@@ -54,8 +54,8 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("name", models.CharField(max_length=100)),
-                ("image", vectra_django.fields.VectorField(dimensions=2, null=True)),
-                ("text", vectra_django.fields.VectorField(dimensions=4, null=True)),
+                ("image", vectra_django.VectorField(dimensions=2, null=True)),
+                ("text", vectra_django.VectorField(dimensions=4, null=True)),
             ],
             options={
                 "abstract": False,
@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
                 ("year", models.IntegerField(blank=True, null=True)),
                 (
                     "embedding",
-                    vectra_django.fields.VectorField(blank=True, dimensions=3, null=True),
+                    vectra_django.VectorField(blank=True, dimensions=3, null=True),
                 ),
             ],
             options={
@@ -93,7 +93,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("title", models.CharField(max_length=200)),
-                ("embedding", vectra_django.fields.VectorField(dimensions=2, null=True)),
+                ("embedding", vectra_django.VectorField(dimensions=2, null=True)),
             ],
             options={
                 "abstract": False,
@@ -116,7 +116,7 @@ class Migration(migrations.Migration):
                 ("pinned", models.BooleanField(default=False)),
                 (
                     "embedding",
-                    vectra_django.fields.VectorField(blank=True, dimensions=3, null=True),
+                    vectra_django.VectorField(blank=True, dimensions=3, null=True),
                 ),
             ],
             options={

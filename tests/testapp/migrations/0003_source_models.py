@@ -1,7 +1,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import vectra_django.fields
+import vectra_django
 
 
 class Migration(migrations.Migration):
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ("title", models.CharField(max_length=200)),
                 ("body", models.TextField(blank=True, null=True)),
                 ("status", models.CharField(default="draft", max_length=20)),
-                ("embedding", vectra_django.fields.VectorField(dimensions=8, null=True)),
+                ("embedding", vectra_django.VectorField(dimensions=8, null=True)),
             ],
             options={
                 "abstract": False,
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ("title", models.CharField(max_length=200)),
                 ("body", models.TextField(blank=True)),
                 ("status", models.CharField(default="draft", max_length=20)),
-                ("embedding", vectra_django.fields.VectorField(dimensions=8, null=True)),
+                ("embedding", vectra_django.VectorField(dimensions=8, null=True)),
             ],
             options={
                 "abstract": False,

@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-import vectra_django.fields
+import vectra_django
 
 
 class Migration(migrations.Migration):
@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("title", models.CharField(max_length=200)),
-                ("embedding", vectra_django.fields.VectorField(dimensions=3)),
+                ("embedding", vectra_django.VectorField(dimensions=3)),
             ],
             options={
                 "abstract": False,

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ... import validation
+from ...client import validation
 from ...errors import ValidationError
 from ...installer import PROVIDERS, Change, apply, change, dotenv, migration, read_text, steps
 from ...installer import settings_file as sf

@@ -17,10 +17,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models import Model
 
-from vectra_django.bulkread import stack_vectors, values_rows
-from vectra_django.errors import NotFoundError, UnsupportedFeatureError, VectraError
-from vectra_django.fields import VectorField, pk_from_vector_id, vector_fields, vector_id
-from vectra_django.validation import MAX_PAGE_SIZE, Batch
+from ...client.validation import MAX_PAGE_SIZE, Batch
+from ...db.fields import VectorField, pk_from_vector_id, vector_fields, vector_id
+from ...db.reindex import stack_vectors, values_rows
+from ...errors import NotFoundError, UnsupportedFeatureError, VectraError
 
 
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:

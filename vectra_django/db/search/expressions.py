@@ -1,0 +1,47 @@
+"""Distance and score expressions for in-place searches, one pgvector operator per metric.
+
+``distance()`` is the raw operator (``<=>``, ``<->``, ``<#>``), which is what an HNSW or
+IVFFlat index can order by; ``score()`` turns it into the portable higher-is-better score
+of :mod:`vectra_django.metrics`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.db.models import Expression, F, FloatField, Value
+from django.db.models.expressions import CombinedExpression
+from pgvector.django import CosineDistance, L2Distance, MaxInnerProduct
+
+from ...client.distance import Metric
+from ...postgres import vector_text
+
+# Shared: an unbound FloatField carries no state, and building one per search costs time.
+_FLOAT = FloatField()
+DISTANCES = {"cosine": CosineDistance, "euclidean": L2Distance, "dotproduct": MaxInnerProduct}
+
+
+def distance(metric: Metric, expression: Any, vector: Any) -> Expression:
+    """The raw distance between a column (or expression) and ``vector``."""
+    if isinstance(expression, str):
+        expression = F(expression)
+    if not hasattr(vector, "resolve_expression"):
+        vector = Value(vector_text(np.asarray(vector, dtype=np.float32).tolist()))
+    return DISTANCES[metric](expression, vector)
+
+
+def score(metric: Metric, distance_expression: Any) -> Expression:
+    """The portable score: cosine ``1 - d``, euclidean ``1 / (1 + d)``, dotproduct ``-d``."""
+    d = F(distance_expression) if isinstance(distance_expression, str) else distance_expression
+    one = Value(1.0, output_field=_FLOAT)
+    if metric == "cosine":
+        return CombinedExpression(one, "-", d, output_field=_FLOAT)
+    if metric == "euclidean":
+        return CombinedExpression(
+            one, "/", CombinedExpression(one, "+", d, output_field=_FLOAT), output_field=_FLOAT
+        )
+    return CombinedExpression(Value(-1.0, output_field=_FLOAT), "*", d, output_field=_FLOAT)
+
+
+__all__ = ["DISTANCES", "CosineDistance", "L2Distance", "MaxInnerProduct", "distance", "score"]

@@ -1,0 +1,190 @@
+"""In-place search: one ``SELECT`` over the model table when the field's store is pgvector on
+the model's own database (the column is the index).
+
+The queryset's own filters, ``filter=`` compiled to ``Q``, the score threshold as a distance
+bound and ``ORDER BY distance LIMIT n`` make one statement. It runs lazily, like any
+queryset, inside a short transaction that first sets ``hnsw.ef_search``, ``plan_cache_mode``
+and, when filtered, pgvector's iterative scan (``SET LOCAL`` semantics: inside an outer
+transaction they last until it ends); when the session's settings already serve the search,
+the query runs alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from django.db import connections, models, transaction
+from django.db.models import Field, Value
+from django.db.models.query import ModelIterable
+
+from ...client.distance import distance_from_score
+from ...client.results import Match, QueryResult
+from ...instrumentation import instrument
+from ...postgres import default_ef_search
+from ..fields import VectorField, vector_id
+from . import expressions, parameters, statement_cache
+from .filters import compile_q
+
+if TYPE_CHECKING:
+    from ..queryset import VectorQuerySet
+
+# The output field of the query vector's Value: passes the parameter through untouched.
+_PARAMETER = Field()
+
+
+def inplace_search(
+    queryset: VectorQuerySet,
+    vf: VectorField,
+    values: list[float],
+    limit: int,
+    node: Any,
+    threshold: float | None,
+    load_records: bool,
+    exclude: Any,
+    include_values: bool,
+) -> VectorQuerySet | QueryResult:
+    vector = parameters.parameter(connections[queryset.db], values)
+
+    def build(base: VectorQuerySet) -> VectorQuerySet:
+        qs = base if exclude is None else base.exclude(pk=exclude)
+        if load_records and not include_values:
+            qs = qs._without_vectors()
+        if node is not None:
+            qs = qs._apply_q(compile_q(queryset.model, node))
+        if vf.null:  # a NOT NULL column needs no filter (and its query stays simpler)
+            qs = qs.filter(**{f"{vf.name}__isnull": False})
+        distance = expressions.distance(vf.metric, vf.name, Value(vector, output_field=_PARAMETER))
+        qs = qs.annotate(
+            vector_distance=distance,
+            vector_score=expressions.score(vf.metric, "vector_distance"),
+        )
+        if threshold is not None:
+            bound = distance_from_score(vf.metric, threshold)
+            if not math.isinf(bound):
+                qs = qs.filter(vector_distance__lte=bound)
+        return qs.order_by("vector_distance")[:limit]
+
+    filtered = bool(queryset.query.where) or any(
+        condition is not None for condition in (node, threshold, exclude)
+    )
+    options = {
+        "ef_search": default_ef_search(limit, filtered),
+        "iterative": filtered,
+        "index": vf.index or vf.model._meta.db_table,
+        "limit": limit,
+    }
+    # Searches on the model's plain queryset are compiled once per shape (see
+    # statement_cache); the filter's repr tells 1, 1.0 and True apart.
+    plain = statement_cache.is_plain(queryset)
+    shape = (queryset.model, vf.name, limit, repr(node), threshold, exclude is not None)
+    excluded = None if exclude is None else _pk_db_value(queryset.model, exclude, queryset.db)
+    if not load_records:
+
+        def build_values(base: VectorQuerySet) -> Any:
+            return build(base).values_list("pk", "vector_distance", "vector_score")
+
+        key = (*shape, "ids")
+        statement = plain and statement_cache.compiled(
+            queryset.db, key, lambda: build_values(queryset), vector, excluded
+        )
+        if statement:
+            fetch = functools.partial(statement.rows, queryset.db, vector, excluded)
+        else:
+            values_qs = build_values(queryset)
+            fetch = lambda: list(values_qs)  # noqa: E731
+        rows = run_search(queryset.db, options, fetch)
+        matches = [Match(vector_id(vf.model, pk), float(s), float(d)) for pk, d, s in rows]
+        return QueryResult(matches, index=options["index"])
+    key = (*shape, include_values)
+    if plain and statement_cache.compiled(
+        queryset.db, key, lambda: build(queryset), vector, excluded
+    ):
+        # Built only if the queryset is chained or inspected (see VectorQuerySet.query).
+        qs = queryset._chain()
+        qs._pending_search = PendingSearch(build, key, vector, excluded)
+    else:
+        qs = build(queryset)
+    if qs._iterable_class is ModelIterable:
+        qs._iterable_class = VectorSearchIterable
+    qs._vector_search = options
+    return qs
+
+
+class PendingSearch(NamedTuple):
+    """A plain search not built into its queryset yet: how to build it, the key of its
+    compiled statement, its query vector and the primary key it leaves out (as a database
+    value), if any."""
+
+    build: Callable[[VectorQuerySet], VectorQuerySet]
+    key: tuple[Any, ...]
+    vector: parameters.QueryVector
+    excluded: Any
+
+
+class VectorSearchIterable(ModelIterable):
+    """Runs an in-place search with its ``SET LOCAL`` settings, in one transaction."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        qs = self.queryset
+        options = qs._vector_search
+        if options is None:
+            yield from super().__iter__()
+            return
+        pending = qs._pending_search
+        statement = None if pending is None else statement_cache.lookup(qs.db, pending.key)
+        if statement is not None:
+            fetch = functools.partial(statement.instances, qs.db, pending.vector, pending.excluded)
+        else:  # compiles the queryset (building a pending search first)
+            fetch = lambda: list(super(VectorSearchIterable, self).__iter__())  # noqa: E731
+        rows = run_search(qs.db, options, fetch)
+        if options["iterative"]:
+            # relaxed_order may return neighbours slightly out of order
+            rows.sort(key=lambda obj: obj.vector_distance)
+        yield from rows
+
+
+def run_search(using: str, options: dict[str, Any], fetch: Any) -> list[Any]:
+    """Run ``fetch`` in a transaction whose first statement sets the search's settings.
+
+    When the session's own settings already serve the search (no iterative scan, no
+    prepared statements, ``hnsw.ef_search`` high enough) the query runs alone: one round
+    trip instead of four.
+    """
+    connection = connections[using]
+    with instrument(
+        "search", "pgvector", options["index"], metadata={"top_k": options["limit"], "inline": True}
+    ) as details:
+        with parameters.bound_parameters(connection):
+            if parameters.needs_settings(connection, options):
+                rows = _run_with_settings(using, options, fetch)
+            else:
+                rows = fetch()
+        details["result_count"] = len(rows)
+    return rows
+
+
+def _run_with_settings(using: str, options: dict[str, Any], fetch: Any) -> list[Any]:
+    settings = [
+        ("hnsw.ef_search", str(options["ef_search"])),
+        ("plan_cache_mode", "force_custom_plan"),
+    ]
+    if options["iterative"]:
+        settings += [
+            ("hnsw.iterative_scan", "relaxed_order"),
+            ("ivfflat.iterative_scan", "relaxed_order"),
+        ]
+    sql = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in settings)
+    params = [p for pair in settings for p in pair]
+    with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+        return fetch()
+
+
+def _pk_db_value(model: type[models.Model], value: Any, using: str) -> Any:
+    """``value`` as the parameter Django binds for ``pk=value`` (prepared, then adapted)."""
+    pk = model._meta.pk
+    return pk.get_db_prep_value(pk.get_prep_value(value), connections[using], prepared=True)

@@ -1,0 +1,139 @@
+"""How an in-place search reaches PostgreSQL: its query vector bound in binary, once per
+statement, and only the settings that the session's defaults do not already give.
+
+Django binds parameters on the client by default, so a query vector would travel as a few
+kilobytes of SQL text, formatted in Python and parsed by the server once per use (the
+distance and the score). :class:`QueryVector` is bound server-side instead, in pgvector's
+binary format, by a cursor that never prepares the statement, so every search is planned
+with its actual vector (which is what lets the vector index serve ``ORDER BY distance``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import struct
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+
+from ...postgres import EF_SEARCH, vector_text
+
+# hnsw.ef_search as each session has it: pgvector's default unless the server's
+# configuration or the connection's options change it.
+_session_ef_search: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_prepared: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class QueryVector:
+    """A query vector as a SQL parameter: binary on the wire, pgvector's text in logs."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, values: Any) -> None:
+        self.array = np.ascontiguousarray(values, dtype=np.float32)
+
+    def __str__(self) -> str:
+        return vector_text(self.array.tolist())
+
+    def __repr__(self) -> str:
+        return f"QueryVector({self})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, QueryVector) and np.array_equal(self.array, other.array)
+
+    def __hash__(self) -> int:
+        return hash(self.array.tobytes())
+
+
+class _TextDumper(Dumper):
+    """For client-side binding and query logs: an untyped literal the server casts."""
+
+    format = Format.TEXT
+
+    def dump(self, obj: QueryVector) -> bytes:
+        return str(obj).encode()
+
+
+class _BinaryDumper(Dumper):
+    """pgvector's binary input: dimension, a reserved zero, then big-endian float32 values.
+
+    Sent untyped (oid 0), so the server takes the type from the operator it meets.
+    """
+
+    format = Format.BINARY
+
+    def dump(self, obj: QueryVector) -> bytes:
+        array = obj.array
+        return struct.pack(">HH", array.shape[0], 0) + array.astype(">f4").tobytes()
+
+
+def prepare(connection: Any) -> None:
+    """Teach ``connection`` (a Django connection) to send :class:`QueryVector` parameters.
+
+    Only that class gets the dumpers, so nothing else the connection sends changes.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw in _prepared:
+        return
+    raw.adapters.register_dumper(QueryVector, _TextDumper)
+    raw.adapters.register_dumper(QueryVector, _BinaryDumper)
+    _prepared.add(raw)
+
+
+def parameter(connection: Any, values: Any) -> QueryVector:
+    """``values`` as a parameter of ``connection``, which is taught to send it first."""
+    prepare(connection)
+    return QueryVector(values)
+
+
+@contextlib.contextmanager
+def bound_parameters(connection: Any) -> Iterator[None]:
+    """Within the block, cursors of ``connection`` bind server-side and never prepare
+    (and can send :class:`QueryVector`, whichever thread built the query)."""
+    prepare(connection)
+    raw = connection.connection
+    previous = raw.cursor_factory
+    raw.cursor_factory = _one_shot_cursor_class()
+    try:
+        yield
+    finally:
+        raw.cursor_factory = previous
+
+
+@functools.cache
+def _one_shot_cursor_class() -> type:
+    # Imported on first use: the PostgreSQL backend on psycopg 3 (a dependency of this
+    # package, so Django always picks it over psycopg2).
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class OneShotCursor(ServerBindingCursor):  # type: ignore[misc, valid-type]
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            return super().execute(query, params, **{**kwargs, "prepare": False})
+
+    return OneShotCursor
+
+
+def needs_settings(connection: Any, options: dict[str, Any]) -> bool:
+    """Whether the search must run in a transaction that sets its options first."""
+    if options["iterative"]:
+        return True
+    return options["ef_search"] > _ef_search_of(connection)
+
+
+def _ef_search_of(connection: Any) -> int:
+    connection.ensure_connection()
+    raw = connection.connection
+    value = _session_ef_search.get(raw)
+    if value is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('hnsw.ef_search', true)")
+            (text,) = cursor.fetchone()
+        # NULL until pgvector's library loads in the session, with its default then.
+        value = _session_ef_search[raw] = int(text) if text else EF_SEARCH
+    return value

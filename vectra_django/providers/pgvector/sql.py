@@ -1,0 +1,380 @@
+"""SQL for the pgvector provider: table layout, the filter compiler and binary COPY rows.
+
+Everything here is pure: functions take validated input and return ``psycopg.sql`` objects
+plus parameter lists, so they can be tested without a server. Identifiers always go through
+:class:`~psycopg.sql.Identifier` and values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ...client import filters, validation
+from ...client.distance import Metric
+from ...client.validation import Batch
+from ...errors import ValidationError
+from ...postgres import MAX_EF_SEARCH, default_ef_search
+
+REGISTRY = "vectra_indexes"
+MAX_IDENTIFIER = 63
+INDEX_TYPES = ("hnsw", "ivfflat", "none")
+ITERATIVE_SCANS = ("off", "strict_order", "relaxed_order")
+INDEX_OPTIONS = frozenset({"index_type", "m", "ef_construction", "lists", "halfvec"})
+QUERY_OPTIONS = frozenset({"ef_search", "iterative_scan", "probes"})
+DISTANCE_OPERATORS: dict[Metric, str] = {"cosine": "<=>", "euclidean": "<->", "dotproduct": "<#>"}
+_OPCLASS_SUFFIX: dict[Metric, str] = {
+    "cosine": "cosine_ops",
+    "euclidean": "l2_ops",
+    "dotproduct": "ip_ops",
+}
+
+
+def table_name(index: str) -> str:
+    """The table holding ``index``: ``vectra_<index>``, hashed down to 63 bytes if longer."""
+    name = f"vectra_{index}"
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(index.encode(), usedforsecurity=False).hexdigest()[:9]
+    return f"{name[: MAX_IDENTIFIER - 10]}_{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One index as stored: its registry row, resolved to what SQL needs."""
+
+    name: str
+    schema: str
+    table: str
+    dimension: int
+    metric: Metric
+    index_type: str = "hnsw"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.table)
+
+    @property
+    def halfvec(self) -> bool:
+        return bool(self.options.get("halfvec", False))
+
+    @property
+    def column_type(self) -> sql.Composable:
+        return sql.SQL("{}({})").format(
+            sql.SQL("halfvec" if self.halfvec else "vector"), sql.Literal(self.dimension)
+        )
+
+    @property
+    def param(self) -> sql.Composable:
+        """A placeholder for one vector, cast to the column's type."""
+        return sql.SQL("%s::halfvec") if self.halfvec else sql.SQL("%s")
+
+    @property
+    def operator(self) -> sql.SQL:
+        return sql.SQL(DISTANCE_OPERATORS[self.metric])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dimension": self.dimension,
+            "metric": self.metric,
+            "index_type": self.index_type,
+            "options": dict(self.options),
+            "schema": self.schema,
+            "table": self.table,
+        }
+
+
+def index_options(options: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Index options checked and merged over the provider's defaults."""
+    unknown = set(options) - INDEX_OPTIONS
+    if unknown:
+        raise ValidationError(
+            f"Unknown pgvector index options {sorted(unknown)}; expected {sorted(INDEX_OPTIONS)}."
+        )
+    merged = {**defaults, **options}
+    if merged["index_type"] not in INDEX_TYPES:
+        raise ValidationError(
+            f"index_type must be one of {list(INDEX_TYPES)}, got {merged['index_type']!r}."
+        )
+    for key, low, high in (("m", 2, 100), ("ef_construction", 4, 1000), ("lists", 1, 32768)):
+        merged[key] = validation.integer(key, merged[key], low, high)
+    if not isinstance(merged["halfvec"], bool):
+        raise ValidationError(f"halfvec must be true or false, got {merged['halfvec']!r}.")
+    return merged
+
+
+# -- DDL ----------------------------------------------------------------------------------
+
+
+def registry_ident(schema: str) -> sql.Identifier:
+    return sql.Identifier(schema, REGISTRY)
+
+
+def create_registry(schema: str) -> sql.Composed:
+    return sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} ("
+        "name text PRIMARY KEY, table_name text NOT NULL UNIQUE, dimension integer NOT NULL, "
+        "metric text NOT NULL, index_type text NOT NULL, options jsonb NOT NULL DEFAULT '{{}}', "
+        "created_at timestamptz NOT NULL DEFAULT now())"
+    ).format(registry_ident(schema))
+
+
+def create_table(table: Table) -> list[sql.Composed]:
+    """The table, its GIN index on metadata and (unless ``none``) its vector index."""
+    statements = [
+        sql.SQL(
+            "CREATE TABLE {} (namespace text NOT NULL DEFAULT '', id text NOT NULL, "
+            "embedding {} NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}', "
+            "PRIMARY KEY (namespace, id))"
+        ).format(table.ident, table.column_type),
+        sql.SQL("CREATE INDEX ON {} USING gin (metadata)").format(table.ident),
+    ]
+    if table.index_type != "none":
+        opclass = ("halfvec_" if table.halfvec else "vector_") + _OPCLASS_SUFFIX[table.metric]
+        if table.index_type == "hnsw":
+            params = sql.SQL("m = {}, ef_construction = {}").format(
+                sql.Literal(table.options["m"]), sql.Literal(table.options["ef_construction"])
+            )
+        else:
+            params = sql.SQL("lists = {}").format(sql.Literal(table.options["lists"]))
+        statements.append(
+            sql.SQL("CREATE INDEX ON {} USING {} (embedding {}) WITH ({})").format(
+                table.ident, sql.SQL(table.index_type), sql.SQL(opclass), params
+            )
+        )
+    return statements
+
+
+# -- queries ------------------------------------------------------------------------------
+
+
+def query_settings(
+    table: Table, top_k: int, filtered: bool, options: Mapping[str, Any]
+) -> dict[str, str]:
+    """The ``SET LOCAL`` values a query runs with, from its options and the index type.
+
+    ``plan_cache_mode`` is always ``force_custom_plan``: psycopg prepares a statement on its
+    fifth execution, and a generic plan cannot order by the index's distance operator.
+    """
+    unknown = set(options) - QUERY_OPTIONS
+    if unknown:
+        raise ValidationError(
+            f"Unknown pgvector query options {sorted(unknown)}; expected {sorted(QUERY_OPTIONS)}."
+        )
+    settings = {"plan_cache_mode": "force_custom_plan"}
+    ef_search = validation.integer(
+        "ef_search", options.get("ef_search", default_ef_search(top_k, filtered)), 1, MAX_EF_SEARCH
+    )
+    # Without iterative scan an approximate index returns at most ef_search rows (or what
+    # survives the filter among them), so scan on whenever that could cut results short.
+    default_scan = "relaxed_order" if filtered or top_k > ef_search else "off"
+    scan = options.get("iterative_scan", default_scan)
+    if scan not in ITERATIVE_SCANS:
+        raise ValidationError(
+            f"iterative_scan must be one of {list(ITERATIVE_SCANS)}, got {scan!r}."
+        )
+    if table.index_type == "hnsw":
+        settings["hnsw.ef_search"] = str(ef_search)
+        settings["hnsw.iterative_scan"] = scan
+    elif table.index_type == "ivfflat":
+        if scan == "strict_order":
+            raise ValidationError(
+                "ivfflat indexes support iterative_scan 'off' or 'relaxed_order'."
+            )
+        # IVFFlat probes one list by default; iterate over more lists until k rows are found.
+        settings["ivfflat.iterative_scan"] = (
+            "relaxed_order" if "iterative_scan" not in options else scan
+        )
+        if "probes" in options:
+            settings["ivfflat.probes"] = str(
+                validation.integer("probes", options["probes"], 1, 32768)
+            )
+    return settings
+
+
+def set_config(settings: Mapping[str, str]) -> tuple[sql.Composed, list[str]]:
+    """One ``SELECT set_config(name, value, true), ...``: ``SET LOCAL`` with bound values."""
+    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in settings)
+    params = [part for item in settings.items() for part in item]
+    return sql.SQL("SELECT {}").format(calls), params
+
+
+def select_nearest(
+    table: Table,
+    vector: np.ndarray,
+    top_k: int,
+    namespace: str,
+    node: filters.Node | None,
+    include_values: bool,
+    include_metadata: bool,
+    max_distance: float | None,
+) -> tuple[sql.Composed, list[Any]]:
+    """Nearest neighbours, best first, as ``(id, distance[, embedding][, metadata])`` rows.
+
+    The inner query is what the vector index serves; the materialized CTE then re-sorts
+    (iterative ``relaxed_order`` scans may return rows slightly out of order) and applies
+    the distance bound after the limit, as pgvector's documentation recommends.
+    """
+    columns = [
+        sql.SQL("id"),
+        sql.SQL("embedding {} {} AS distance").format(table.operator, table.param),
+    ]
+    params: list[Any] = [vector]
+    outer = [sql.SQL("id"), sql.SQL("distance")]
+    if include_values:
+        columns.append(sql.SQL("embedding"))
+        outer.append(sql.SQL("embedding"))
+    if include_metadata:
+        columns.append(sql.SQL("metadata"))
+        outer.append(sql.SQL("metadata"))
+    where, where_params = namespace_where(namespace, node)
+    params += where_params
+    params += [vector, top_k]
+    bound = sql.SQL("")
+    if max_distance is not None:
+        bound = sql.SQL(" WHERE distance <= %s")
+        params.append(max_distance)
+    query = sql.SQL(
+        "WITH hits AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {where} "
+        "ORDER BY embedding {op} {param} LIMIT %s) "
+        "SELECT {outer} FROM hits{bound} ORDER BY distance"
+    ).format(
+        columns=sql.SQL(", ").join(columns),
+        table=table.ident,
+        where=where,
+        op=table.operator,
+        param=table.param,
+        outer=sql.SQL(", ").join(outer),
+        bound=bound,
+    )
+    return query, params
+
+
+def namespace_where(namespace: str, node: filters.Node | None) -> tuple[sql.Composable, list[Any]]:
+    if node is None:
+        return sql.SQL("namespace = %s"), [namespace]
+    condition, params = compile_filter(node)
+    return sql.SQL("namespace = %s AND {}").format(condition), [namespace, *params]
+
+
+def upsert_values(table: Table) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {} (namespace, id, embedding, metadata) VALUES (%s, %s, {}, %s) {}"
+    ).format(table.ident, table.param, _ON_CONFLICT)
+
+
+def upsert_from(table: Table, staging: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {} (namespace, id, embedding, metadata) "
+        "SELECT %s, id, embedding, metadata FROM {} {}"
+    ).format(table.ident, staging, _ON_CONFLICT)
+
+
+_ON_CONFLICT = sql.SQL(
+    "ON CONFLICT (namespace, id) DO UPDATE "
+    "SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata"
+)
+
+
+# -- filters ------------------------------------------------------------------------------
+
+
+def compile_filter(node: filters.Node) -> tuple[sql.Composable, list[Any]]:
+    """SQL over the ``metadata`` column with exactly :func:`filters.evaluate`'s semantics.
+
+    Every piece is true or false, never NULL, so ``NOT`` and ``OR`` compose. Equality is
+    ``@>`` containment (GIN-indexable, type-aware: ``true`` never contains ``1``, ``1``
+    contains ``1.0``); range operators only look at JSON numbers.
+    """
+    if isinstance(node, filters.And | filters.Or):
+        parts = [compile_filter(child) for child in node.children]
+        joiner = sql.SQL(" AND " if isinstance(node, filters.And) else " OR ")
+        return (
+            sql.SQL("({})").format(joiner.join(p[0] for p in parts)),
+            [param for p in parts for param in p[1]],
+        )
+    key, op, value = node.key, node.op, node.value
+    if op in ("$eq", "$ne"):
+        text = "metadata @> %s::jsonb"
+        return sql.SQL(text if op == "$eq" else f"NOT ({text})"), [Jsonb({key: value})]
+    if op in ("$in", "$nin"):
+        text = "metadata @> ANY(%s::jsonb[])"
+        params = [[Jsonb({key: v}) for v in value]]
+        return sql.SQL(text if op == "$in" else f"NOT ({text})"), params
+    if op == "$exists":
+        return sql.SQL("metadata ? %s" if value else "NOT (metadata ? %s)"), [key]
+    comparison = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
+    # CASE fixes the evaluation order, so the cast never sees a string or a boolean.
+    text = (
+        "(CASE WHEN jsonb_typeof(metadata -> %s) = 'number' "
+        f"THEN (metadata ->> %s)::numeric {comparison} %s::numeric ELSE false END)"
+    )
+    return sql.SQL(text), [key, key, _exact_decimal(value)]
+
+
+def _exact_decimal(value: int | float) -> Decimal:
+    # repr() is the shortest text that round-trips, the same text json.dumps stored.
+    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+
+
+# -- binary COPY ----------------------------------------------------------------------------
+
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+COPY_TRAILER = struct.pack(">h", -1)
+
+
+def copy_rows(
+    batch: Batch, halfvec: bool, namespace: str | None = None, chunk_rows: int = 2000
+) -> Iterator[bytes]:
+    """The binary COPY stream of ``([namespace text,] id text, embedding, metadata jsonb)``
+    rows, in chunks; the namespace column is sent when ``namespace`` is given.
+
+    The vectors are converted to big-endian in one numpy call and sliced, not dumped one by
+    one, so the Python work per row is a few small byte strings.
+    """
+    matrix = np.ascontiguousarray(batch.values, dtype=">f2" if halfvec else ">f4")
+    dimension = matrix.shape[1]
+    vector_header = struct.pack(">iHH", 4 + matrix.itemsize * dimension, dimension, 0)
+    # bytes, not memoryview slices: bytes are not tracked by the garbage collector, so a
+    # large batch does not set off collections.
+    rows = matrix.tobytes()
+    stride = matrix.itemsize * dimension
+    encoded = batch.metadata_json
+    if encoded is None:
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        encoded = [dumps(meta).encode() for meta in batch.metadata]
+    pack_len = struct.Struct(">i").pack
+    if namespace is None:
+        row_start = struct.pack(">h", 3)
+    else:
+        ns = namespace.encode()
+        row_start = struct.pack(">hi", 4, len(ns)) + ns
+    yield COPY_HEADER
+    for start in range(0, len(batch), chunk_rows):
+        parts: list[bytes] = []
+        for i in range(start, min(start + chunk_rows, len(batch))):
+            vid = batch.ids[i].encode()
+            meta = encoded[i]
+            parts += (
+                row_start,
+                pack_len(len(vid)),
+                vid,
+                vector_header,
+                rows[i * stride : (i + 1) * stride],
+                pack_len(len(meta) + 1),
+                b"\x01",
+                meta,
+            )
+        yield b"".join(parts)
+    yield COPY_TRAILER
