@@ -8,8 +8,8 @@ Layers, lowest first (docs/architecture.md draws them):
 - ``embedders``: text to vectors;
 - ``client``: the provider-agnostic client (``client/``, the public ``retry``) and the stores
   behind it (``providers/``);
-- ``orm``: the Django side (``db/``, ``checks``, ``indexes``, ``apps``, ``installer/``,
-  ``management/``, ``migrations/``);
+- ``orm``: the Django side (``db/``, ``checks``, ``indexes``, ``apps``, ``models`` (the sync
+  outbox), ``installer/``, ``management/``, ``migrations/``);
 - ``api``: the package itself, which re-exports the public names.
 
 A module imports only from its own layer or lower ones.
@@ -43,6 +43,7 @@ LAYER_OF_PREFIX = {
     "vectra_django.checks": "orm",
     "vectra_django.indexes": "orm",
     "vectra_django.apps": "orm",
+    "vectra_django.models": "orm",
     "vectra_django.installer": "orm",
     "vectra_django.management": "orm",
     "vectra_django.migrations": "orm",

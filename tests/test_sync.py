@@ -20,7 +20,6 @@ from tests.testapp.models import (
     UUIDDocument,
 )
 from vectra_django import clients, on_operation
-from vectra_django.errors import ValidationError
 
 committed = pytest.mark.django_db(transaction=True)
 
@@ -273,7 +272,7 @@ def test_task_sync_runs_through_django_tasks(remote_store, settings):
             gone_id = gone.vector_id
             assert enqueued == []
         assert len(enqueued) == 1
-        assert enqueued[0].task.name == "sync_vectors"
+        assert enqueued[0].task.name == "drain_outbox"
         assert stored()[doc.vector_id].metadata["status"] == "published"
         with transaction.atomic():
             gone.delete()
@@ -303,21 +302,22 @@ def test_task_sync_enqueues_nothing_on_rollback(settings):
 
 
 @committed
-def test_sync_failure_is_logged_reported_and_raised(remote_store, settings, caplog):
+def test_sync_failure_is_logged_reported_and_kept_for_retry(remote_store, settings, caplog):
+    from vectra_django.models import SyncEntry
+
     settings.VECTRA_INSTRUMENTATION = True
     events = []
     on_operation(events.append)
     clients["memory"].create_index("remote-docs", dimension=5)  # wrong shape on purpose
-    with (
-        caplog.at_level(logging.ERROR, logger="vectra_django.sync"),
-        pytest.raises(ValidationError, match="dimension"),
-        transaction.atomic(),
-    ):
-        RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
+    with caplog.at_level(logging.ERROR, logger="vectra_django.sync"), transaction.atomic():
+        doc = RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
     assert RemoteDocument.objects.count() == 1  # the row is committed
-    assert "vectra_reindex" in caplog.text
+    assert "vectra_sync" in caplog.text and "dimension" in caplog.text
     failed = [e for e in events if e.operation == "sync_upsert"]
     assert failed and failed[0].failure and failed[0].index == "remote-docs"
+    entry = SyncEntry.objects.get()
+    assert (entry.object_pk, entry.attempts, entry.parked) == (str(doc.pk), 1, False)
+    assert "dimension" in entry.last_error
 
 
 @committed

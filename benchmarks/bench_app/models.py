@@ -53,3 +53,19 @@ if importlib.util.find_spec("vectra_django.db.mixins") is not None:
         class Meta:
             app_label = "bench_app"
             db_table = "bench_search_doc"
+
+    class OutboxDoc(VectorMixin, models.Model):
+        """Synced to the memory store through the outbox: what ``sync_outbox.py`` loads."""
+
+        title = models.CharField(max_length=100)
+        category = models.IntegerField()
+        embedding = VectorField(
+            dimensions=DIMENSION,
+            provider="bench_memory",
+            index="bench_outbox",
+            metadata_fields=["title", "category"],
+        )
+
+        class Meta:
+            app_label = "bench_app"
+            db_table = "bench_outbox_doc"

@@ -146,3 +146,59 @@ class KeyedDocument(VectorMixin, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=200)
     embedding = VectorField(dimensions=3)
+
+
+class Place(VectorMixin, models.Model):
+    """A synced multi-table parent."""
+
+    name = models.CharField(max_length=100)
+    embedding = VectorField(
+        dimensions=3, null=True, provider="memory", index="places", metadata_fields=["name"]
+    )
+
+
+class Restaurant(Place):
+    """A multi-table child: its vector is the parent's field, stored under the parent's ids."""
+
+    stars = models.IntegerField(default=0)
+
+
+class Note(VectorMixin, models.Model):
+    """Shares the "notes" index with ``NoteDraft``, whose db_table extends this one's."""
+
+    text = models.CharField(max_length=100)
+    embedding = VectorField(dimensions=3, null=True, provider="memory", index="notes")
+
+    class Meta:
+        db_table = "testapp_note"
+
+
+class NoteDraft(VectorMixin, models.Model):
+    """db_table ``testapp_note_2``: its ids (``testapp_note_2_5``) start with Note's prefix."""
+
+    text = models.CharField(max_length=100)
+    embedding = VectorField(dimensions=3, null=True, provider="memory", index="notes")
+
+    class Meta:
+        db_table = "testapp_note_2"
+
+
+class Author(models.Model):
+    """A plain model that synced posts point at."""
+
+    name = models.CharField(max_length=100)
+
+
+class Post(VectorMixin, models.Model):
+    """A foreign key (SET_NULL) and a unique slug among the synced metadata."""
+
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    author = models.ForeignKey(Author, null=True, blank=True, on_delete=models.SET_NULL)
+    embedding = VectorField(
+        dimensions=3,
+        null=True,
+        provider="memory",
+        index="posts",
+        metadata_fields=["title", "author"],
+    )

@@ -28,3 +28,24 @@ class UnlistableMemoryProvider(MemoryProvider):
 
     def list_ids(self, *args: Any, **kwargs: Any) -> list[str]:
         raise self.unsupported("listing ids")
+
+
+class HookedMemoryProvider(MemoryProvider):
+    """A memory store whose writes first call ``before_write(operation, ids)``: tests use it
+    to fail a write (an exception) or to hold one while another transaction runs."""
+
+    name = "memory"
+    before_write: Any = None
+
+    def _hook(self, operation: str, ids: list[str]) -> None:
+        hook = type(self).before_write
+        if hook is not None:
+            hook(operation, ids)
+
+    def upsert(self, index: str, batch: Any, namespace: str) -> int:
+        self._hook("upsert", list(batch.ids))
+        return super().upsert(index, batch, namespace)
+
+    def delete(self, index: str, namespace: str, ids: Any = None, **kwargs: Any) -> int:
+        self._hook("delete", list(ids or []))
+        return super().delete(index, namespace, ids=ids, **kwargs)

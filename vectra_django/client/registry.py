@@ -1,16 +1,20 @@
-"""``clients[alias]``: one :class:`Client` per ``VECTRA`` alias, built on first use.
+"""``clients[alias]``: one :class:`Client` per ``VECTRA`` alias and process, built on first use.
 
 Modelled on ``django.core.cache.caches``: settings are read lazily, never at import, and a
 change of ``VECTRA`` (``override_settings`` in tests) closes and forgets existing clients.
-Clients are shared across threads (providers are thread-safe and pool their connections), so
-they are not closed at the end of each request.
+
+Unlike Django's connections, clients are not per thread: every thread and async task of a
+process gets the same client, built once under a lock. Some stores only exist once per
+process (the memory store, Qdrant's ``:memory:``) and a Qdrant ``path=`` folder can be opened
+by one client only; providers are thread-safe and pool their connections. Clients are
+therefore not closed at the end of each request.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from asgiref.local import Local
 from django.core.signals import setting_changed
 from django.utils.connection import BaseConnectionHandler, ConnectionProxy
 
@@ -26,11 +30,19 @@ class ClientHandler(BaseConnectionHandler):
 
     Built on Django's own connection handler (the one behind ``caches``), so the settings are
     read on first use; an unknown alias or a malformed ``VECTRA`` is a ``ConfigurationError``.
+    The built clients live in one dict shared by all threads instead of the handler's
+    per-thread storage.
     """
 
     settings_name = "VECTRA"
     exception_class = ConfigurationError
-    thread_critical = False
+
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        # No super().__init__(): its per-thread storage is what this class replaces.
+        self._settings = settings
+        self._clients: dict[str, Client] = {}
+        # Reentrant: a provider built for one alias may itself look up another.
+        self._lock = threading.RLock()
 
     def configure_settings(self, settings: dict[str, Any] | None) -> dict[str, Any]:
         """``VECTRA`` checked for shape (a dict of aliases, each with a ``PROVIDER``); without
@@ -56,21 +68,45 @@ class ClientHandler(BaseConnectionHandler):
             raise ConfigurationError(
                 f"The VECTRA alias {alias!r} doesn't exist; configured: {sorted(self.settings)}."
             )
-        return super().__getitem__(alias)  # type: ignore[no-any-return]
+        client = self._clients.get(alias)
+        if client is None:
+            with self._lock:
+                # Checked again: threads racing on first use must build one client, not two.
+                client = self._clients.get(alias)
+                if client is None:
+                    client = self._clients[alias] = self.create_connection(alias)
+        return client
+
+    def __setitem__(self, alias: str, client: Client) -> None:
+        with self._lock:
+            self._clients[alias] = client
+
+    def __delitem__(self, alias: str) -> None:
+        with self._lock:
+            del self._clients[alias]
+
+    def all(self, initialized_only: bool = False) -> list[Client]:
+        """The client of every alias; with ``initialized_only``, only those built so far."""
+        if initialized_only:
+            with self._lock:
+                return list(self._clients.values())
+        return [self[alias] for alias in self]
 
     def reset(self) -> None:
-        """Close every opened client and re-read the settings on next use."""
-        self.close_all()
-        self._connections = Local(self.thread_critical)
-        self.__dict__.pop("settings", None)
-        self._settings = None
+        """Close and forget every built client, and re-read the settings on next use."""
+        with self._lock:
+            built, self._clients = self._clients, {}
+            self.__dict__.pop("settings", None)
+            self._settings = None
+            # Still under the lock: no new client may open a Qdrant folder the old one holds.
+            for client in built.values():
+                client.close()
 
     def close_all(self) -> None:
-        """Close the clients built so far (their pools and HTTP sessions)."""
+        """Close the clients built so far (their pools and HTTP sessions); they reopen on use."""
         # Only clients already built, and without re-reading settings that may be invalid.
-        for alias in self.__dict__.get("settings", {}):
-            client = getattr(self._connections, alias, None)
-            if client is not None:
+        with self._lock:
+            for client in self._clients.values():
                 client.close()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
 from ..client.results import QueryResult
 from ..errors import ValidationError
@@ -75,19 +75,23 @@ class VectorMixin(models.Model):
         )
 
     def index_vector(self, field: str | None = None) -> None:
-        """Write this row's vector to its provider index now (a NULL vector deletes it).
+        """Write this row's stored vector to its provider index now (a NULL vector, or a
+        row gone, deletes it), in step with any sync of the same row.
 
         A no-op for fields searched in place, whose column is the index.
         """
         using = self._state.db or "default"
         fields = self._manual_fields(field, using)
-        sync.apply([sync.plan(vf, self, using) for vf in fields])
+        for label in sync.declaring_labels(fields):
+            declared = [vf for vf in fields if vf.model._meta.label == label]
+            with transaction.atomic(using=using):
+                sync.sync_rows(using, declared[0].model, [self.pk], declared)
 
     def delete_vector(self, field: str | None = None) -> None:
         """Remove this row's vector from its provider index now (the row is untouched)."""
         using = self._state.db or "default"
-        fields = self._manual_fields(field, using)
-        sync.apply([sync.delete_op(vf, self.pk, using) for vf in fields])
+        for vf in self._manual_fields(field, using):
+            sync.write(sync.target(vf), [], None, [], [vector_id(vf.model, self.pk)])
 
     def _vector_field(self, name: str | None) -> VectorField:
         return self._search_queryset()._vector_field(name)

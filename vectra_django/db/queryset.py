@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core import exceptions
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
+from django.db.models.fields import AutoFieldMixin
 from django.db.models.sql import Query
 
 from ..client import filters, validation
@@ -19,6 +20,7 @@ from . import sync
 from .fields import VectorField, embed_sources, vector_fields
 from .search.inplace import inplace_search
 from .search.remote import remote_search
+from .sync.ops import declaring_labels
 
 if TYPE_CHECKING:
     from ..client.results import QueryResult
@@ -153,47 +155,98 @@ class VectorQuerySet(models.QuerySet):
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[models.Model]:
         """Django's ``bulk_create``, plus: computed vectors (``source=``) are embedded in
-        batched calls first, and synced fields are written to their stores."""
+        batched calls first, and the rows written are recorded for sync in the same
+        transaction (their stored state is what gets synced, so with ``ignore_conflicts`` a
+        conflicting row keeps its vector, and with ``update_conflicts`` only the columns
+        actually updated reach the store)."""
         objs = list(objs)
         embed_sources(self.model, objs)  # batched: Django's pre_save would embed row by row
-        created = super().bulk_create(objs, *args, **kwargs)
-        if sync.synced_fields(self.model, self.db):
-            sync.current().sync_objects(self.model, created, self.db)
+        fields = sync.synced_fields(self.model, self.db)
+        if not fields:
+            return super().bulk_create(objs, *args, **kwargs)
+        labels = declaring_labels(fields)
+        base = self.model._base_manager.using(self.db)
+        auto = isinstance(self.model._meta.pk, AutoFieldMixin)
+        blind = kwargs.get("ignore_conflicts") and any(obj.pk is None for obj in objs)
+        # PostgreSQL returns no keys with ignore_conflicts: find the inserted rows another way.
+        lookup = _lookup_q(self.model, objs) if blind and not auto else None
+        with transaction.atomic(using=self.db, savepoint=False):
+            # Sequence values only grow: each row inserted now gets a key above the largest
+            # seen before (a concurrent insert caught with them only costs a re-read).
+            before = base.aggregate(m=Max("pk"))["m"] if blind and auto else None
+            created = super().bulk_create(objs, *args, **kwargs)
+            processor = sync.current()
+            if blind:
+                if lookup is not None:
+                    inserted = base.filter(lookup)
+                else:
+                    inserted = base if before is None else base.filter(pk__gt=before)
+                processor.changed_query(self.db, labels, inserted, "upsert")
+            pks = [obj.pk for obj in created if obj.pk is not None]
+            processor.changed(self.db, labels, pks, "upsert")
         return created
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
         """Django's ``bulk_update``, plus: when ``fields`` names a vector's source, the rows
         whose text changed are embedded in batched calls and the vector field is added to
-        ``fields``; synced fields that changed are written to their stores."""
+        ``fields``; rows whose synced fields are among ``fields`` are recorded for sync."""
         objs = list(objs)
         fields = list(fields)
         fields += embed_sources(self.model, objs, fields)
-        count = super().bulk_update(objs, fields, *args, **kwargs)
-        touched = set(fields)
-        synced = [f for f in sync.synced_fields(self.model, self.db) if f.sync_fields() & touched]
-        if synced:
-            sync.current().sync_objects(self.model, objs, self.db)
+        synced = sync.touched(self.model, self.db, fields)
+        if not synced:
+            return super().bulk_update(objs, fields, *args, **kwargs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            count = super().bulk_update(objs, fields, *args, **kwargs)
+            sync.current().changed(
+                self.db, declaring_labels(synced), [o.pk for o in objs], "upsert"
+            )
         return count
 
     def update(self, **kwargs: Any) -> int:
-        """``QuerySet.update()``, then the updated rows' synced vectors are re-copied to
-        their indexes (after commit). ``source=`` vectors are not recomputed: an update
+        """``QuerySet.update()``, and the updated rows are recorded for sync when a synced
+        vector or metadata field is set. ``source=`` vectors are not recomputed: an update
         builds no instances, so save them or use ``bulk_update`` instead."""
         for vf in vector_fields(self.model):
             value = kwargs.get(vf.name, kwargs.get(vf.attname))
             if value is not None and not hasattr(value, "resolve_expression"):
                 vf.coerce(value)  # fail before the transaction is touched
-        touched = set(kwargs)
-        synced = [f for f in sync.synced_fields(self.model, self.db) if f.sync_fields() & touched]
+        synced = sync.touched(self.model, self.db, kwargs)
         if not synced:
             return super().update(**kwargs)
         with transaction.atomic(using=self.db, savepoint=False):
-            pks = list(self.values_list("pk", flat=True))
+            pks = list(self.values_list("pk", flat=True))  # before: update() may unmatch them
             count = super().update(**kwargs)
-            sync.sync_pks(self.model, pks, self.db)
+            sync.current().changed(self.db, declaring_labels(synced), pks, "upsert")
         return count
 
     update.alters_data = True  # type: ignore[attr-defined]
+
+
+def _lookup_q(model: type[models.Model], objs: list[models.Model]) -> Q:
+    """A filter matching ``objs`` by the first unique field or constraint they all fill,
+    for rows inserted with ``ignore_conflicts`` under a key the database generates."""
+    candidates = [(f.attname,) for f in model._meta.concrete_fields if f.unique]
+    candidates += [
+        tuple(model._meta.get_field(n).attname for n in c.fields)
+        for c in model._meta.total_unique_constraints
+    ]
+    candidates += [
+        tuple(model._meta.get_field(n).attname for n in names)
+        for names in model._meta.unique_together
+    ]
+    for names in candidates:
+        rows = [tuple(getattr(o, n) for n in names) for o in objs]
+        if all(None not in row for row in rows):
+            q = Q(pk__in=[])
+            for row in rows:
+                q |= Q(**dict(zip(names, row, strict=True)))
+            return q
+    raise ValidationError(
+        f"bulk_create(ignore_conflicts=True) on {model._meta.label}: the new rows' keys are "
+        "generated by the database and no unique field identifies them, so they cannot be "
+        "synced. Set the primary keys in Python, or fill a unique field."
+    )
 
 
 class VectorManager(models.Manager.from_queryset(VectorQuerySet)):  # type: ignore[misc]

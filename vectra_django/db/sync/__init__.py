@@ -1,54 +1,53 @@
-"""Keeping provider indexes in step with the rows, safely with respect to transactions.
+"""Keeping provider indexes in step with the rows, through a transactional outbox.
 
 Only fields whose vectors live in another store are synced: a pgvector field on the model's
-own database *is* its index. ``VECTRA_SYNC`` (read on every save) picks how the work runs:
+own database *is* its index. Every synced write records an entry (model, primary key) in
+``vectra_sync_outbox`` in its own transaction; a *drain* later reads each named row's current
+state and writes it (or deletes the vector when the row or its vector is gone), then removes
+the entry. ``VECTRA_SYNC`` (read on every write) picks who drains:
 
-- ``"on_commit"`` (default): writes wait for the commit and go out batched, one upsert and
-  one delete per index per transaction, the last write to an id winning. A rollback, or the
-  rollback of a savepoint, leaves nothing behind. A failure after the commit is logged,
-  reported as a ``sync_upsert``/``sync_delete`` event and raised from the commit (the row
-  is committed, the index is not: run ``vectra_reindex``); transient errors are first
-  retried by the client per the alias's ``MAX_RETRIES``.
-- ``"task"``: the same batches, handed on commit to a Django task (``django.tasks`` or the
-  ``django-tasks`` backport) that re-reads the rows, so requests never wait on the store.
-- ``"immediate"``: written as the save happens, inside the transaction (a rollback then
-  leaves the write in place); for scripts and tests.
+- ``"on_commit"`` (default): the committing process, right after the commit, one batch per
+  transaction (:class:`OnCommitSync`);
+- ``"task"``: a Django task enqueued on commit (:class:`TaskSync`);
+- ``"immediate"``: no outbox; written inside the transaction (:class:`ImmediateSync`);
 - a dotted path to a :class:`BaseSyncProcessor` subclass.
 
-``bulk_create``, ``bulk_update`` and ``QuerySet.update`` are covered by ``VectorQuerySet``;
-``QuerySet.delete`` by the delete signals (connected per model, Django then deletes row by
-row with ``pre_delete``/``post_delete``, and the id is captured before the row is gone).
+Whatever the strategy, ``manage.py vectra_sync`` drains what is left (entries of a crashed
+process, failures waiting for their retry), and every drain takes over entries older than
+``VECTRA_OUTBOX["RECOVER_AFTER"]`` seconds. See docs/sync.md.
 """
 
 from __future__ import annotations
 
-from .ops import SyncOp, Target, apply, delete_op, plan, synced_fields
+from .drain import DrainResult, drain
+from .ops import Target, sync_rows, synced_fields
 from .processors import (
     STRATEGIES,
     BaseSyncProcessor,
     ImmediateSync,
     OnCommitSync,
+    OutboxSync,
     SettingsSync,
     TaskSync,
     current,
-    sync_pks,
     sync_queryset,
+    touched,
 )
 
 __all__ = [
     "STRATEGIES",
     "BaseSyncProcessor",
+    "DrainResult",
     "ImmediateSync",
     "OnCommitSync",
+    "OutboxSync",
     "SettingsSync",
-    "SyncOp",
     "Target",
     "TaskSync",
-    "apply",
     "current",
-    "delete_op",
-    "plan",
-    "sync_pks",
+    "drain",
     "sync_queryset",
+    "sync_rows",
     "synced_fields",
+    "touched",
 ]

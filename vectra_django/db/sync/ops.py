@@ -1,20 +1,22 @@
-"""What a synced write must change in a store (``SyncOp``), and writing a list of them."""
+"""Writing rows' current state to their stores: one upsert and one delete per index."""
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from django.db.models import Model
+from django.db import connections, transaction
+from django.db.models import Model, Value
+from django.db.models.expressions import RawSQL
 
 from ...client.registry import clients
 from ...errors import NotFoundError
 from ...instrumentation import instrument
 from ..fields import VectorField, vector_fields, vector_id
+from ..reindex import stack_vectors, values_rows
+from .locks import lock_rows
 
 logger = logging.getLogger("vectra_django.sync")
 
@@ -30,19 +32,8 @@ class Target:
     metric: str
 
 
-@dataclass(frozen=True, slots=True)
-class SyncOp:
-    """One pending write; ``values``/``metadata`` are captured when the row is saved."""
-
-    action: str  # "upsert" | "delete"
-    target: Target
-    vector_id: str
-    model: str
-    field: str
-    pk: Any
-    using: str
-    values: list[float] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+def target(vf: VectorField) -> Target:
+    return Target(vf.provider, vf.index_name, vf.namespace, int(vf.dimensions), vf.metric)
 
 
 def synced_fields(model: type[Model] | Model, using: str) -> list[VectorField]:
@@ -50,99 +41,108 @@ def synced_fields(model: type[Model] | Model, using: str) -> list[VectorField]:
     return [f for f in vector_fields(model) if f.auto_index and not f.is_inline(using)]
 
 
-def target(vf: VectorField) -> Target:
-    return Target(vf.provider, vf.index_name, vf.namespace, int(vf.dimensions), vf.metric)
+def declaring_labels(fields: Sequence[VectorField]) -> list[str]:
+    """The labels of the models that declare ``fields`` (a multi-table child's inherited
+    field is written, and keyed, under its parent), each once."""
+    return list(dict.fromkeys(f.model._meta.label for f in fields))
 
 
-def plan(vf: VectorField, instance: Model, using: str) -> SyncOp:
-    """The write that brings ``instance``'s vector in ``vf``'s index up to date."""
-    values = getattr(instance, vf.attname)
-    common = {
-        "target": target(vf),
-        "vector_id": vector_id(vf.model, instance.pk),
-        "model": vf.model._meta.label,
-        "field": vf.name,
-        "pk": instance.pk,
-        "using": using,
-    }
-    if values is None:
-        return SyncOp("delete", **common)
-    return SyncOp("upsert", values=list(values), metadata=vf.metadata_for(instance), **common)
+def sync_rows(
+    using: str, model: type[Model], pks: Sequence[Any], fields: Sequence[VectorField]
+) -> tuple[int, int]:
+    """Bring ``fields`` of the rows ``pks`` of ``model`` up to date in their stores, from
+    the rows' current state: present vectors upserted, missing rows and NULLs deleted.
 
-
-def delete_op(vf: VectorField, pk: Any, using: str) -> SyncOp:
-    return SyncOp(
-        "delete", target(vf), vector_id(vf.model, pk), vf.model._meta.label, vf.name, pk, using
+    Runs inside a transaction on ``using`` (the caller's): the rows' locks are taken first
+    (:mod:`.locks`) and kept to its end, so concurrent writers of a row go one at a time.
+    Returns (upserted, deleted).
+    """
+    lock_rows(using, model._meta.label, pks)
+    columns = ["pk"]
+    for vf in fields:
+        columns += [vf.attname, *(model._meta.get_field(n).attname for n in vf.metadata_fields)]
+    rows = values_rows(
+        model._base_manager.using(using).filter(pk__in=list(pks)),
+        *dict.fromkeys(columns),
+        raw_vectors=True,
     )
-
-
-# -- writing -----------------------------------------------------------------------------
-
-
-def latest(ops: Iterable[SyncOp]) -> list[SyncOp]:
-    """``ops`` with only the last op per (index, namespace, id), in order."""
-    last: dict[tuple[str, str, str | None, str], SyncOp] = {}
-    for op in ops:
-        key = (op.target.alias, op.target.index, op.target.namespace, op.vector_id)
-        last.pop(key, None)
-        last[key] = op
-    return list(last.values())
-
-
-def apply(ops: Iterable[SyncOp]) -> None:
-    """Write ``ops`` now: per index one upsert and one delete; the last op per id wins."""
-    groups: dict[Target, dict[str, list[SyncOp]]] = defaultdict(lambda: defaultdict(list))
-    for op in latest(ops):
-        groups[op.target][op.action].append(op)
-    for tgt, by_action in groups.items():
-        if by_action["upsert"]:
-            _run("sync_upsert", tgt, by_action["upsert"], _upsert)
-        if by_action["delete"]:
-            _run("sync_delete", tgt, by_action["delete"], _delete)
-
-
-def _run(operation: str, tgt: Target, ops: list[SyncOp], write: Callable[..., None]) -> None:
-
-    client = clients[tgt.alias]
-    ids = [op.vector_id for op in ops]
-    try:
-        with instrument(
-            operation,
-            client.provider_name,
-            tgt.index,
-            tgt.namespace,
-            metadata={"vector_count": len(ops)},
-        ):
-            write(client, tgt, ops)
-    except Exception:
-        logger.exception(
-            "Vector %s of %d id(s) to %r (%s) failed, first id %r; the rows are saved, "
-            "the index is behind: run manage.py vectra_reindex once the store is back.",
-            operation,
-            len(ids),
-            tgt.index,
-            tgt.alias,
-            ids[0],
+    position = {name: i for i, name in enumerate(dict.fromkeys(columns))}
+    upserted = deleted = 0
+    for vf in fields:
+        at = position[vf.attname]
+        meta_at = [position[model._meta.get_field(n).attname] for n in vf.metadata_fields]
+        present = [row for row in rows if row[at] is not None]
+        seen = {row[0] for row in present}
+        gone = [vector_id(vf.model, pk) for pk in dict.fromkeys(pks) if pk not in seen]
+        write(
+            target(vf),
+            ids=[vector_id(vf.model, row[0]) for row in present],
+            values=stack_vectors([row[at] for row in present]),
+            metadata=[vf.metadata_from([row[i] for i in meta_at]) for row in present],
+            deletes=gone,
         )
-        raise
+        upserted += len(present)
+        deleted += len(gone)
+    return upserted, deleted
 
 
-def _upsert(client: Any, tgt: Target, ops: list[SyncOp]) -> None:
-    kwargs = {
-        "ids": [op.vector_id for op in ops],
-        "values": np.asarray([op.values for op in ops], dtype=np.float32),
-        "metadata": [op.metadata for op in ops],
-        "namespace": tgt.namespace,
-    }
-    try:
-        client.upsert(tgt.index, **kwargs)
-    except NotFoundError:
-        client.create_index(tgt.index, tgt.dimension, tgt.metric)
-        client.upsert(tgt.index, **kwargs)
+def row_version(model: type[Model], using: str) -> Any:
+    """An expression for the row's version: PostgreSQL's ``xmin``, the id of the transaction
+    that wrote the row as it is now, so any committed change gives another value. ``NULL``
+    on other databases (no version: :func:`resync_changed` then does nothing)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return Value(None)
+    table = connection.ops.quote_name(model._meta.db_table)
+    return RawSQL(f"{table}.xmin::text::bigint", [])
 
 
-def _delete(client: Any, tgt: Target, ops: list[SyncOp]) -> None:
-    try:
-        client.delete(tgt.index, ids=[op.vector_id for op in ops], namespace=tgt.namespace)
-    except NotFoundError:
-        logger.debug("Index %r does not exist; nothing to delete.", tgt.index)
+def resync_changed(using: str, vf: VectorField, versions: dict[Any, Any]) -> int:
+    """Re-sync the rows of ``versions`` (pk -> :func:`row_version` when read) that changed or
+    went away since: a bulk copy calls it after writing what it read.
+
+    A concurrent write's own sync may have landed *before* the copy's older vector; this
+    puts the row's current state back, under the row's lock. A change committed after this
+    check is left to that write's own sync, which comes later. Returns the rows re-synced.
+    """
+    if not versions or all(v is None for v in versions.values()):
+        return 0
+    model = vf.model
+    now = dict(
+        model._base_manager.using(using)
+        .filter(pk__in=list(versions))
+        .annotate(_vectra_version=row_version(model, using))
+        .values_list("pk", "_vectra_version")
+    )
+    changed = [pk for pk, version in versions.items() if now.get(pk) != version]
+    if changed:
+        with transaction.atomic(using=using):
+            sync_rows(using, model, changed, [vf])
+    return len(changed)
+
+
+def write(
+    tgt: Target, ids: list[str], values: Any, metadata: list[dict[str, Any]], deletes: list[str]
+) -> None:
+    """One upsert of ``ids`` and one delete of ``deletes`` (either may be empty); a missing
+    index is created for the upsert, and ignored by the delete."""
+    client = clients[tgt.alias]
+    if ids:
+        with _instrument("sync_upsert", client, tgt, ids):
+            kwargs = {"ids": ids, "values": values, "metadata": metadata}
+            try:
+                client.upsert(tgt.index, namespace=tgt.namespace, **kwargs)
+            except NotFoundError:
+                client.create_index(tgt.index, tgt.dimension, tgt.metric)
+                client.upsert(tgt.index, namespace=tgt.namespace, **kwargs)
+    if deletes:
+        with _instrument("sync_delete", client, tgt, deletes):
+            try:
+                client.delete(tgt.index, ids=deletes, namespace=tgt.namespace)
+            except NotFoundError:
+                logger.debug("Index %r does not exist; nothing to delete.", tgt.index)
+
+
+def _instrument(operation: str, client: Any, tgt: Target, ids: list[str]) -> Any:
+    metadata = {"vector_count": len(ids)}
+    return instrument(operation, client.provider_name, tgt.index, tgt.namespace, metadata)

@@ -1,4 +1,9 @@
-"""The sync strategies ``VECTRA_SYNC`` chooses between, and the signal handlers they share."""
+"""The sync strategies ``VECTRA_SYNC`` chooses between, and the signal handlers they share.
+
+A processor turns each synced write into *keys*: the label of the model that declares a
+synced field and a primary key. :meth:`BaseSyncProcessor.changed` then records the keys in
+the outbox, in the writer's transaction, and the strategy decides who drains them.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,15 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import connections
+from django.db import connections, models, transaction
 from django.db.models import Model, signals
 from django.utils.module_loading import import_string
 
 from ...errors import ConfigurationError
-from ..fields import vector_fields
-from .batching import batch_for
-from .ops import SyncOp, apply, delete_op, latest, plan, synced_fields
+from ..fields import VectorField, vector_fields
+from . import outbox
+from .drain import drain, options
+from .ops import declaring_labels, sync_rows, synced_fields
 
 logger = logging.getLogger("vectra_django.sync")
 
@@ -25,32 +31,70 @@ STRATEGIES = {
     "immediate": "vectra_django.db.sync.ImmediateSync",
 }
 
+# on_delete handlers that delete or forbid, and so never leave a changed row behind.
+_NO_UPDATE = {models.CASCADE, models.PROTECT, models.RESTRICT, models.DO_NOTHING}
+
 
 class BaseSyncProcessor:
-    """Turns saves and deletes into index writes; subclasses decide when they run.
+    """Turns saves and deletes into outbox entries; subclasses decide who drains them.
 
-    ``setup()`` connects the model signals (with ``sender=``, only for models with a
-    synced field) and ``teardown()`` disconnects them. Override :meth:`schedule`.
+    ``setup()`` connects the model signals (with ``sender=``, only for models with a synced
+    field, and for the targets of their ``SET_NULL``/``SET_DEFAULT``/``SET()`` metadata
+    foreign keys) and ``teardown()`` disconnects them. Override :meth:`changed`.
     """
 
+    def __init__(self) -> None:
+        self.deleted = outbox.DeleteBuffer()
+        self.nulled_by: dict[type[Model], list[tuple[Any, VectorField]]] = {}
+
     def setup(self) -> None:
-        for model in self.models():
-            uid = f"vectra_django.sync.{id(self)}.{model._meta.label}"
-            signals.post_save.connect(self.handle_save, sender=model, dispatch_uid=uid)
-            signals.pre_delete.connect(self.capture_delete, sender=model, dispatch_uid=uid)
-            signals.post_delete.connect(self.handle_delete, sender=model, dispatch_uid=uid)
+        for model, handlers in self._receivers():
+            for signal, handler in handlers:
+                signal.connect(handler, sender=model, dispatch_uid=self._uid(model))
 
     def teardown(self) -> None:
-        for model in self.models():
-            uid = f"vectra_django.sync.{id(self)}.{model._meta.label}"
-            signals.post_save.disconnect(sender=model, dispatch_uid=uid)
-            signals.pre_delete.disconnect(sender=model, dispatch_uid=uid)
-            signals.post_delete.disconnect(sender=model, dispatch_uid=uid)
+        for model, handlers in self._receivers():
+            for signal, _ in handlers:
+                signal.disconnect(sender=model, dispatch_uid=self._uid(model))
+
+    def _uid(self, model: type[Model]) -> str:
+        return f"vectra_django.sync.{id(self)}.{model._meta.label}"
+
+    def _receivers(self) -> list[tuple[type[Model], list[tuple[Any, Any]]]]:
+        synced = self.models()
+        self.nulled_by = {}
+        for fk, vf in _nulling_keys(synced):
+            self.nulled_by.setdefault(fk.remote_field.model, []).append((fk, vf))
+        found = [
+            (
+                m,
+                [
+                    (signals.post_save, self.handle_save),
+                    (signals.pre_delete, self.capture_delete),
+                    (signals.post_delete, self.handle_delete),
+                ],
+            )
+            for m in synced
+        ]
+        targets = set(self.nulled_by) - set(synced)
+        found += [
+            (
+                m,
+                [
+                    (signals.pre_delete, self.capture_delete),
+                    (signals.post_delete, self.handle_delete),
+                ],
+            )
+            for m in targets
+        ]
+        return found
 
     def models(self) -> list[type[Model]]:
         """Models with an ``auto_index`` vector field (whether it is remote is decided per
-        save, since ``VECTRA`` may change at run time, e.g. under ``override_settings``)."""
+        write, since ``VECTRA`` may change at run time, e.g. under ``override_settings``)."""
         return [m for m in apps.get_models() if any(f.auto_index for f in vector_fields(m))]
+
+    # -- signal handlers ------------------------------------------------------------------------
 
     def handle_save(
         self,
@@ -60,97 +104,113 @@ class BaseSyncProcessor:
         using: str = "default",
         **kwargs: Any,
     ) -> None:
-        fields = synced_fields(sender, using)
-        if update_fields is not None:
-            touched = set(update_fields)
-            fields = [f for f in fields if f.sync_fields() & touched]
+        fields = touched(sender, using, update_fields)
         if fields:
-            self.schedule([plan(f, instance, using) for f in fields], using)
+            self.changed(using, declaring_labels(fields), [instance.pk], "upsert")
 
     def capture_delete(
         self, sender: type[Model], instance: Model, using: str = "default", **kwargs: Any
     ) -> None:
-        ops = [delete_op(f, instance.pk, using) for f in synced_fields(sender, using)]
-        instance.__dict__["_vectra_delete_ops"] = ops
+        labels = declaring_labels(synced_fields(sender, using))
+        if labels:
+            self.deleted.add(using, sender, labels, instance.pk)
+        for fk, vf in self.nulled_by.get(sender, ()):
+            if not vf.is_inline(using):  # the rows whose key the deletion is about to rewrite
+                rows = vf.model._base_manager.using(using).filter(**{fk.name: instance.pk})
+                for pk in rows.values_list("pk", flat=True):
+                    self.deleted.add(using, sender, [vf.model._meta.label], pk)
 
     def handle_delete(
         self, sender: type[Model], instance: Model, using: str = "default", **kwargs: Any
     ) -> None:
-        ops = instance.__dict__.pop("_vectra_delete_ops", None)
-        if ops is None and instance.pk is not None:
-            ops = [delete_op(f, instance.pk, using) for f in synced_fields(sender, using)]
-        if ops:
-            self.schedule(ops, using)
+        for label, pks in self.deleted.take(using, sender).items():
+            self.changed(using, [label], pks, "delete")
 
-    def sync_objects(self, model: type[Model], objs: Iterable[Model], using: str) -> None:
-        """Schedule the writes for rows changed behind the signals' back (bulk operations)."""
-        fields = synced_fields(model, using)
-        ops = [plan(f, obj, using) for obj in objs if obj.pk is not None for f in fields]
-        if ops:
-            self.schedule(ops, using)
+    def changed(self, using: str, labels: Sequence[str], pks: Sequence[Any], op: str) -> None:
+        """The rows ``pks`` of the models ``labels`` changed on ``using`` (``op`` says how)."""
+        raise NotImplementedError("Subclasses of BaseSyncProcessor must implement changed().")
 
-    def schedule(self, ops: list[SyncOp], using: str) -> None:
-        raise NotImplementedError("Subclasses of BaseSyncProcessor must implement schedule().")
+    def changed_query(self, using: str, labels: Sequence[str], queryset: Any, op: str) -> None:
+        """The rows ``queryset`` selects are about to change (``update()``, ``delete()``)."""
+        self.changed(using, labels, list(queryset.values_list("pk", flat=True)), op)
+
+
+class OutboxSync(BaseSyncProcessor):
+    """Records keys in the outbox; :meth:`committed` runs once the transaction commits."""
+
+    def changed(self, using: str, labels: Sequence[str], pks: Sequence[Any], op: str) -> None:
+        self._after(using, outbox.record(using, labels, pks, op))
+
+    def changed_query(self, using: str, labels: Sequence[str], queryset: Any, op: str) -> None:
+        self._after(using, outbox.record_query(using, labels, queryset, op))
+
+    def _after(self, using: str, ids: list[int]) -> None:
+        if not ids:
+            return
+        if connections[using].in_atomic_block:
+            outbox.defer(using, ids, self.committed)
+        else:
+            self.committed(using, ids)  # autocommit: the entries are committed already
+
+    def committed(self, using: str, ids: list[int]) -> None:
+        raise NotImplementedError
+
+
+class OnCommitSync(OutboxSync):
+    """Drains the transaction's entries right after it commits (the default).
+
+    A failure is logged and reported and leaves the entries to be retried; it never
+    raises from the commit, so the caller's other commit callbacks all run.
+    """
+
+    def committed(self, using: str, ids: list[int]) -> None:
+        drain(using, ids, recover_after=options()["RECOVER_AFTER"])
+
+
+class TaskSync(OutboxSync):
+    """Hands the committed entries to a Django task (``vectra_django.db.sync.tasks``)."""
+
+    def committed(self, using: str, ids: list[int]) -> None:
+        from .tasks import drain_outbox
+
+        try:
+            drain_outbox.enqueue(using=using, ids=ids)
+        except Exception:
+            logger.exception(
+                "Enqueueing the sync of %d outbox entries failed; they are kept and synced by "
+                "the next drain (manage.py vectra_sync drains now).",
+                len(ids),
+            )
 
 
 class ImmediateSync(BaseSyncProcessor):
-    """Writes at once, inside the caller's transaction."""
+    """Writes at once, inside the caller's transaction, without the outbox (for scripts and
+    tests: a rollback leaves the store written, a store error raises from the save)."""
 
-    def schedule(self, ops: list[SyncOp], using: str) -> None:
-        apply(ops)
-
-
-class OnCommitSync(BaseSyncProcessor):
-    """Writes after the commit, one batch per transaction (the default)."""
-
-    def schedule(self, ops: list[SyncOp], using: str) -> None:
-        if not connections[using].in_atomic_block:
-            apply(ops)  # autocommit: the row is already committed
-            return
-        batch_for(using, apply).add(ops)
-
-
-class TaskSync(BaseSyncProcessor):
-    """Hands each committed batch to a Django task, which re-reads the rows."""
-
-    def schedule(self, ops: list[SyncOp], using: str) -> None:
-        if not connections[using].in_atomic_block:
-            enqueue(ops)
-            return
-        batch_for(using, enqueue).add(ops)
-
-
-def enqueue(ops: list[SyncOp]) -> None:
-    from .tasks import sync_vectors
-
-    ops = latest(ops)
-    upserts = sorted(
-        {(op.model, op.field, op.using, str(op.pk)) for op in ops if op.action == "upsert"}
-    )
-    deletes = [
-        [op.target.alias, op.target.index, op.target.namespace, op.vector_id]
-        for op in ops
-        if op.action == "delete"
-    ]
-    try:
-        sync_vectors.enqueue(upserts=[list(u) for u in upserts], deletes=deletes)
-    except Exception:
-        logger.exception("Enqueueing a vector sync task for %d op(s) failed.", len(ops))
-        raise
+    def changed(self, using: str, labels: Sequence[str], pks: Sequence[Any], op: str) -> None:
+        for label in labels:
+            model = apps.get_model(label)
+            fields = [f for f in synced_fields(model, using) if f.model is model]
+            with transaction.atomic(using=using):
+                sync_rows(using, model, list(pks), fields)
 
 
 class SettingsSync(BaseSyncProcessor):
-    """The processor the app installs: each batch goes to the strategy ``VECTRA_SYNC`` names."""
+    """The processor the app installs: each change goes to the strategy ``VECTRA_SYNC``
+    names (so ``override_settings`` just works)."""
 
-    def schedule(self, ops: list[SyncOp], using: str) -> None:
-        current().schedule(ops, using)
+    def changed(self, using: str, labels: Sequence[str], pks: Sequence[Any], op: str) -> None:
+        current().changed(using, labels, pks, op)
+
+    def changed_query(self, using: str, labels: Sequence[str], queryset: Any, op: str) -> None:
+        current().changed_query(using, labels, queryset, op)
 
 
 _instances: dict[str, BaseSyncProcessor] = {}
 
 
 def current() -> BaseSyncProcessor:
-    """The strategy named by ``VECTRA_SYNC`` now (so ``override_settings`` just works)."""
+    """The strategy named by ``VECTRA_SYNC`` now."""
     name = getattr(settings, "VECTRA_SYNC", "on_commit")
     path = STRATEGIES.get(name, name)
     if path not in _instances:
@@ -165,28 +225,33 @@ def current() -> BaseSyncProcessor:
     return _instances[path]
 
 
+def touched(model: type[Model], using: str, update_fields: Iterable[str] | None) -> list:
+    """The synced fields of ``model`` that a write of ``update_fields`` (all when ``None``)
+    can change."""
+    fields = synced_fields(model, using)
+    if update_fields is not None:
+        names = set(update_fields)
+        fields = [f for f in fields if f.sync_fields() & names]
+    return fields
+
+
 def sync_queryset(queryset: Any) -> None:
     """Re-sync every row of ``queryset`` (e.g. after a raw SQL change), per ``VECTRA_SYNC``."""
-    using = queryset.db
-    processor = current()
-    for chunk in _chunks(queryset.iterator(chunk_size=1000), 1000):
-        processor.sync_objects(queryset.model, chunk, using)
+    fields = synced_fields(queryset.model, queryset.db)
+    if fields:
+        current().changed_query(queryset.db, declaring_labels(fields), queryset, "upsert")
 
 
-def sync_pks(model: type[Model], pks: Sequence[Any], using: str) -> None:
-    """Re-read rows by primary key and schedule their writes (``QuerySet.update``)."""
-    processor = current()
-    for start in range(0, len(pks), 1000):
-        rows = model._base_manager.using(using).filter(pk__in=pks[start : start + 1000])
-        processor.sync_objects(model, list(rows), using)
-
-
-def _chunks(items: Iterable[Model], size: int) -> Iterable[list[Model]]:
-    chunk: list[Model] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _nulling_keys(synced: Iterable[type[Model]]) -> list[tuple[Any, VectorField]]:
+    """(foreign key, synced field) pairs where deleting the key's target rewrites a metadata
+    column without signals (``SET_NULL``, ``SET_DEFAULT``, ``SET()``)."""
+    pairs = []
+    for model in synced:
+        for vf in vector_fields(model):
+            if vf.model is not model or not vf.auto_index:
+                continue
+            for name in vf.metadata_fields:
+                fk = model._meta.get_field(name)
+                if fk.many_to_one and fk.remote_field.on_delete not in _NO_UPDATE:
+                    pairs.append((fk, vf))
+    return pairs

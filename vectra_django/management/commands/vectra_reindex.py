@@ -1,32 +1,25 @@
-"""``manage.py vectra_reindex``: copy rows' vectors to their provider indexes, in batches."""
+"""``manage.py vectra_reindex``: make provider indexes equal to the tables, in batches, or
+(``--check``) report how they differ."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.db.models import Model
 
-from ...client.validation import MAX_PAGE_SIZE, Batch
-from ...db.fields import VectorField, pk_from_vector_id, vector_fields, vector_id
+from ...client.validation import Batch
+from ...db import drift
+from ...db.fields import VectorField, vector_fields, vector_id
+from ...db.pipeline import Writer, in_transaction, without_cyclic_gc
 from ...db.reindex import stack_vectors, values_rows
+from ...db.sync.ops import resync_changed, row_version
 from ...errors import NotFoundError, UnsupportedFeatureError, VectraError
-
-
-def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def write_batch(
@@ -40,89 +33,26 @@ def write_batch(
         client.delete(index, ids=missing, namespace=namespace)
 
 
-@contextlib.contextmanager
-def without_cyclic_gc() -> Iterator[None]:
-    """Pause Python's cycle collector for a bulk copy.
-
-    The copy allocates rows, dicts and bytes that reference counting frees batch by batch,
-    but their number sets off full collections that walk the whole process heap, which in a
-    large process costs more than the batch itself. The collector's state is restored after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def in_transaction() -> bool:
-    """Whether this thread is inside ``atomic()`` on any database it has used."""
-    return any(c.in_atomic_block for c in connections.all(initialized_only=True))
-
-
-class Writer:
-    """Runs each batch's writes on ``workers`` threads while this thread reads on.
-
-    At most ``workers`` batches are in flight: a submit past that waits for a free thread.
-    The first failed write is raised at the next submit or at ``close``, and the batches
-    queued after it are skipped. With no workers (inside a transaction, whose rows other
-    connections could not see and whose store writes must join it) each write runs at
-    once, on this thread.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self._slots = threading.Semaphore(workers)
-        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._error: BaseException | None = None
-        self._threads = [
-            threading.Thread(target=self._work, name=f"vectra-reindex-{i}", daemon=True)
-            for i in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _work(self) -> None:
-        try:
-            while (task := self._queue.get()) is not None:
-                try:
-                    if self._error is None:
-                        task()
-                except BaseException as exc:
-                    with self._lock:
-                        if self._error is None:
-                            self._error = exc
-                finally:
-                    self._slots.release()
-        finally:
-            connections.close_all()  # the connections this thread opened
-
-    def _raise_failure(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def submit(self, fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        if not self._threads:
-            fn(*args, **kwargs)
-            return
-        self._raise_failure()
-        self._slots.acquire()
-        self._raise_failure()
-        self._queue.put(functools.partial(fn, *args, **kwargs))
-
-    def close(self) -> None:
-        """Wait for the queued writes and stop the threads; raise the first failure."""
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join()
-        self._raise_failure()
+def write_and_recheck(
+    client: Any,
+    index: str,
+    namespace: str,
+    batch: Batch | None,
+    missing: list[str],
+    recheck: Callable[[], int],
+) -> None:
+    """:func:`write_batch`, then re-sync the batch's rows that changed since they were read
+    (a live write's sync may have landed first; see ``resync_changed``)."""
+    write_batch(client, index, namespace, batch, missing)
+    recheck()
 
 
 class Command(BaseCommand):
-    help = "Rebuild or update the provider indexes of models with vector fields."
+    help = (
+        "Make the provider indexes of models with vector fields equal to their tables: "
+        "upsert every row's vector, remove entries whose rows are gone. --check reports "
+        "the differences instead, and exits non-zero when there are any."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
@@ -145,14 +75,26 @@ class Command(BaseCommand):
             "each batch before reading on). Stores that cannot take concurrent writes get one.",
         )
         parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Compare tables and indexes (missing, stale and ghost vectors); write "
+            "nothing; exit 1 when they differ.",
+        )
+        parser.add_argument(
             "--clear",
             action="store_true",
-            help="Delete everything in each index namespace before reindexing.",
+            help="Delete the model's vectors from each index namespace before reindexing.",
         )
         parser.add_argument(
             "--remove",
             action="store_true",
-            help="Also delete index entries whose rows are gone or have no vector.",
+            help="Delete index entries whose rows are gone or have no vector (the default; "
+            "fails instead of skipping when the store cannot list ids).",
+        )
+        parser.add_argument(
+            "--keep-extra",
+            action="store_true",
+            help="Leave index entries whose rows are gone (no removal pass).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Report what would change; write nothing."
@@ -173,18 +115,15 @@ class Command(BaseCommand):
     def handle(self, *labels: str, **options: Any) -> None:
         self.verbosity = options["verbosity"]
         self.options = options
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be a positive integer.")
-        if options["workers"] < 0:
-            raise CommandError("--workers must be 0 or more.")
-        targets = [(m, f) for m in self.models(labels) for f in vector_fields(m)]
+        self.validate(options)
+        targets = self.targets(labels)
         if self.verbosity >= 1:
-            heading = (
-                "Reindexing vectors (dry run):" if options["dry_run"] else "Reindexing vectors:"
-            )
+            mode = "Checking" if options["check"] else "Reindexing"
+            heading = f"{mode} vectors" + (" (dry run):" if options["dry_run"] else ":")
             self.stdout.write(self.style.MIGRATE_HEADING(heading))
-        for model, vf in targets:
-            name = f"{model._meta.label}.{vf.name}"
+        drifted = []
+        for vf, asked in targets:
+            name = vf.label + (f" (for {asked})" if asked else "")
             if vf.is_inline(options["database"]):
                 if self.verbosity >= 1:
                     self.stdout.write(
@@ -193,14 +132,52 @@ class Command(BaseCommand):
                     )
                 continue
             try:
-                self.reindex(name, model, vf)
+                if options["check"]:
+                    if self.check_field(name, vf):
+                        drifted.append(vf.model._meta.label)
+                else:
+                    self.reindex(name, vf)
             except (VectraError, DatabaseError) as exc:
+                verb = "Checking" if options["check"] else "Reindexing"
                 raise CommandError(
-                    f"Reindexing {name} into {vf.index_name!r} (VECTRA alias {vf.provider!r}) "
+                    f"{verb} {name} against {vf.index_name!r} (VECTRA alias {vf.provider!r}) "
                     f"failed: {type(exc).__name__}: {exc}. Fix the store, database or settings "
                     "and run the command again; it resumes safely (rows already written stay "
                     "written, upserts are idempotent)."
                 ) from exc
+        if drifted:
+            models = " ".join(dict.fromkeys(drifted))
+            raise CommandError(
+                f"The indexes differ from the tables. Repair: python manage.py vectra_reindex "
+                f"{models}"
+            )
+
+    def validate(self, options: dict[str, Any]) -> None:
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be a positive integer.")
+        if options["workers"] < 0:
+            raise CommandError("--workers must be 0 or more.")
+        given = [f for f in ("check", "clear", "remove", "keep_extra") if options[f]]
+        conflicts = {
+            "check": {"clear", "remove", "keep_extra"},
+            "clear": {"remove", "keep_extra"},
+            "remove": {"keep_extra"},
+        }
+        for flag in given:
+            clash = sorted(conflicts.get(flag, set()) & set(given))
+            if clash:
+                a, b = (f"--{f.replace('_', '-')}" for f in (flag, clash[0]))
+                raise CommandError(f"{a} and {b} cannot be combined.")
+
+    def targets(self, labels: tuple[str, ...]) -> list[tuple[VectorField, str]]:
+        """The vector fields to work on, each once, with the label the user named when the
+        field is inherited from a multi-table parent (it is the parent's: its rows, its ids)."""
+        found: dict[tuple[type[Model], str], tuple[VectorField, str]] = {}
+        for model in self.models(labels):
+            for vf in vector_fields(model):
+                asked = model._meta.label if vf.model is not model and labels else ""
+                found.setdefault((vf.model, vf.name), (vf, asked))
+        return list(found.values())
 
     def models(self, labels: tuple[str, ...]) -> list[type[Model]]:
         if not labels:
@@ -222,9 +199,39 @@ class Command(BaseCommand):
             found += [m for m in with_vectors if m not in found]
         return found
 
+    # -- checking ------------------------------------------------------------------------------
+
+    def check_field(self, name: str, vf: VectorField) -> bool:
+        """Report ``vf``'s drift; returns whether there is any."""
+        from ...models import SyncEntry
+
+        using = self.options["database"]
+        found = drift.check(vf, using, self.options["batch_size"])
+        pending = SyncEntry.objects.using(using).filter(model=vf.model._meta.label).count()
+        if self.verbosity >= 1:
+            ghosts = str(found.ghosts) if found.listed else f"{found.ghosts} (of NULL vectors)"
+            line = (
+                f"  {name} -> {vf.provider}:{vf.index_name!r}: {found.rows} vectors in the "
+                f"table, {found.missing} missing, {found.stale} stale, {ghosts} ghosts"
+            )
+            style = self.style.ERROR if found.found else self.style.SUCCESS
+            self.stdout.write(style(line))
+            for example in found.examples:
+                self.stdout.write(f"    {example}")
+            if not found.listed:
+                self.stdout.write(
+                    "    The store cannot list ids: entries of deleted rows are not counted."
+                )
+            if pending:
+                self.stdout.write(
+                    f"    {pending} sync outbox entries pending (manage.py vectra_sync drains "
+                    "them); drift they cover clears when they are drained."
+                )
+        return found.found
+
     # -- one field ----------------------------------------------------------------------------
 
-    def reindex(self, name: str, model: type[Model], vf: VectorField) -> None:
+    def reindex(self, name: str, vf: VectorField) -> None:
         options = self.options
         client = vf.client()
         index, namespace, dry_run = vf.index_name, vf.namespace, options["dry_run"]
@@ -243,18 +250,16 @@ class Command(BaseCommand):
             if options["interactive"] and not dry_run and not self.confirm_clear(where):
                 self.stdout.write("    Reindex cancelled.")
                 return
-            if not dry_run:
-                client.delete(index, delete_all=True, namespace=namespace)
-            self.detail(f"    cleared {where}")
+            self.clear(vf, client, where)
         if not exists and not dry_run:
             client.create_index(index, dimension=vf.dimensions, metric=vf.metric)
             self.detail(f"    created index {index!r} ({vf.dimensions} dimensions, {vf.metric})")
         start = time.monotonic()
         with without_cyclic_gc():
-            upserted, deleted = self.copy_rows(model, vf, client, exists and not options["clear"])
+            upserted, deleted = self.copy_rows(vf, client, exists and not options["clear"])
         removed = 0
-        if options["remove"] and exists and not options["clear"]:
-            removed = self.remove_stale(model, vf, client)
+        if exists and not options["clear"] and not options["keep_extra"]:
+            removed = self.remove_ghosts(vf, client)
         if self.verbosity >= 1:
             verb = "would upsert" if dry_run else "upserted"
             summary = f"    {verb} {upserted}, deleted {deleted + removed}"
@@ -264,28 +269,58 @@ class Command(BaseCommand):
 
     def confirm_clear(self, where: str) -> bool:
         answer = input(
-            f"This deletes every vector in {where} before reindexing.\n"
+            f"This deletes every vector of the model in {where} before reindexing.\n"
             "Type 'yes' to continue, or 'no' to cancel: "
         )
         return answer.strip().lower() == "yes"
 
-    def copy_rows(
-        self, model: type[Model], vf: VectorField, client: Any, delete_nulls: bool
-    ) -> tuple[int, int]:
+    def clear(self, vf: VectorField, client: Any, where: str) -> None:
+        """Empty the namespace, or, when other models' vectors share it, delete this
+        model's own ids only."""
+        if not drift.shares_namespace(vf):
+            if not self.options["dry_run"]:
+                client.delete(vf.index_name, delete_all=True, namespace=vf.namespace)
+            self.detail(f"    cleared {where}")
+            return
+        try:
+            removed = 0
+            for page in drift.pages(
+                drift.own_ids(client, vf, self.options["batch_size"]), self.options["batch_size"]
+            ):
+                if not self.options["dry_run"]:
+                    client.delete(vf.index_name, ids=page, namespace=vf.namespace)
+                removed += len(page)
+        except UnsupportedFeatureError as exc:
+            raise CommandError(
+                f"--clear: other models' vectors share {where}, and {client.provider_name!r} "
+                "cannot list ids to delete only this model's. Reindex without --clear."
+            ) from exc
+        self.detail(f"    cleared {removed} vector(s) of {vf.model._meta.label} from {where}")
+
+    def copy_rows(self, vf: VectorField, client: Any, delete_nulls: bool) -> tuple[int, int]:
         """Upsert every row with a vector, in keyset batches (``pk > last``, never OFFSET).
 
-        Rows are read as values, with vectors in binary (:mod:`vectra_django.bulkread`),
+        Rows are read as values, with vectors in binary (:mod:`vectra_django.db.reindex`),
         and each batch goes to the provider as one float32 matrix, written while the next
-        batch is read (see :class:`Writer`).
+        batch is read (see :class:`~vectra_django.db.pipeline.Writer`). Each row's version
+        is read with it; after its batch is written, rows that changed meanwhile are
+        re-synced, so a concurrent write never ends older than this copy.
         """
         batch_size, dry_run = self.options["batch_size"], self.options["dry_run"]
+        using = self.options["database"]
+        model = vf.model
         index, namespace = vf.index_name, client._namespace(vf.namespace)
         columns = [
             "pk",
             vf.attname,
             *(model._meta.get_field(n).attname for n in vf.metadata_fields),
+            "_vectra_version",
         ]
-        base = model._base_manager.using(self.options["database"]).order_by("pk")
+        base = (
+            model._base_manager.using(using)
+            .annotate(_vectra_version=row_version(model, using))
+            .order_by("pk")
+        )
         progress = self.progress(base.count())
         upserted = deleted = 0
         last = None
@@ -301,7 +336,7 @@ class Command(BaseCommand):
                     break
                 last = rows[-1][0]
                 present = [row for row in rows if row[1] is not None]
-                missing = [vector_id(vf.model, row[0]) for row in rows if row[1] is None]
+                missing = [vector_id(model, row[0]) for row in rows if row[1] is None]
                 if not delete_nulls:
                     missing = []
                 if (present or missing) and not dry_run:
@@ -309,11 +344,15 @@ class Command(BaseCommand):
                     if present:  # checked here, while the worker writes the previous batch
                         batch = client._checked_batch(
                             index,
-                            ids=[vector_id(vf.model, row[0]) for row in present],
+                            ids=[vector_id(model, row[0]) for row in present],
                             values=stack_vectors([row[1] for row in present]),
-                            metadata=[vf.metadata_from(row[2:]) for row in present],
+                            metadata=[vf.metadata_from(row[2:-1]) for row in present],
                         )
-                    writer.submit(write_batch, client, index, namespace, batch, missing)
+                    versions = {row[0]: row[-1] for row in rows}
+                    recheck = functools.partial(resync_changed, using, vf, versions)
+                    writer.submit(
+                        write_and_recheck, client, index, namespace, batch, missing, recheck
+                    )
                 upserted += len(present)
                 deleted += len(missing)
                 progress(len(rows))
@@ -324,46 +363,29 @@ class Command(BaseCommand):
                 progress(None)
         return upserted, deleted
 
-    def remove_stale(self, model: type[Model], vf: VectorField, client: Any) -> int:
-        """Delete entries of this model whose row is gone or has no vector, page by page.
-
-        Only ids with the model's ``<db_table>_`` prefix are listed, and each page's stale
-        ids are deleted before the next page is read (the listing allows it).
-        """
+    def remove_ghosts(self, vf: VectorField, client: Any) -> int:
+        """Delete this model's entries whose row is gone or has no vector, page by page
+        (each page's ghosts are deleted before the next page is read, which listing allows)."""
         batch_size = self.options["batch_size"]
         removed = 0
         try:
-            ids = client.list_ids(
-                vf.index_name,
-                prefix=vector_id(vf.model, ""),
-                namespace=vf.namespace,
-                page_size=min(batch_size, MAX_PAGE_SIZE),
-            )
-            for page in _batches(ids, batch_size):
-                stale = self.stale_ids(model, vf, page)
-                if stale and not self.options["dry_run"]:
-                    client.delete(vf.index_name, ids=stale, namespace=vf.namespace)
-                removed += len(stale)
-                self.detail(f"    {len(stale)} stale id(s) in a page of {len(page)}")
+            for page in drift.pages(drift.own_ids(client, vf, batch_size), batch_size):
+                ghosts = drift.ghost_ids(vf, self.options["database"], page)
+                if ghosts and not self.options["dry_run"]:
+                    client.delete(vf.index_name, ids=ghosts, namespace=vf.namespace)
+                removed += len(ghosts)
+                self.detail(f"    {len(ghosts)} ghost id(s) in a page of {len(page)}")
         except UnsupportedFeatureError as exc:
-            raise CommandError(
-                f"--remove needs a provider that can list ids; {client.provider_name!r} "
-                "cannot. Run with --clear instead to rebuild the index from the table."
-            ) from exc
+            advice = (
+                f"{client.provider_name!r} cannot list ids, so entries of deleted rows cannot "
+                "be found. Run with --clear to rebuild the index from the table."
+            )
+            if self.options["remove"]:
+                raise CommandError(f"--remove: {advice}") from exc
+            self.stdout.write(self.style.WARNING(f"    Ghosts not removed: {advice}"))
         except NotFoundError:
             pass  # the index went away meanwhile: nothing left to remove
         return removed
-
-    def stale_ids(self, model: type[Model], vf: VectorField, page: list[str]) -> list[str]:
-        """The ids of ``page`` whose row is gone or has no vector."""
-        pks = {vid: pk_from_vector_id(vf.model, vid) for vid in page}
-        pks = {vid: pk for vid, pk in pks.items() if pk is not None}
-        alive = set(
-            model._base_manager.using(self.options["database"])
-            .filter(pk__in=list(pks.values()), **{f"{vf.name}__isnull": False})
-            .values_list("pk", flat=True)
-        )
-        return [vid for vid, pk in pks.items() if pk not in alive]
 
     # -- output -------------------------------------------------------------------------------
 

@@ -124,8 +124,8 @@ class PineconeProvider(BaseProvider):
                 return client
             host = self._hosts.get(name)
         if host is None:
-            self.describe_index(name)
-            host = self._hosts[name]
+            # The description's own: another thread may forget the cached host meanwhile.
+            host = self.describe_index(name)["host"]
         with self._lock, self.map_errors():
             client = self._data.get(name)
             if client is None:
@@ -143,14 +143,24 @@ class PineconeProvider(BaseProvider):
             client.close()
 
     def _on_index(self, name: str, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(index_client)``; a 404 from the data plane drops the cached host."""
-        client = self._index(name)
-        try:
-            with self.map_errors():
-                return fn(client)
-        except errors.NotFoundError:
-            self._forget(name)
-            raise
+        """Run ``fn(index_client)``; a 404 from the data plane drops the cached host.
+
+        Threads share the data-plane clients, and one that loses its connection or meets a
+        404 closes them: if that happens to this client before ``fn`` sent its request (the
+        SDK then raises ``RuntimeError``), ``fn`` runs again on a fresh client.
+        """
+        while True:
+            client = self._index(name)
+            try:
+                with self.map_errors():
+                    return fn(client)
+            except errors.NotFoundError:
+                self._forget(name)
+                raise
+            except RuntimeError:
+                with self._lock:
+                    if self._data.get(name) is client:
+                        raise  # not closed by another thread: a real error
 
     def on_retry(self, exc: BaseException) -> None:
         """After a lost connection, retry on fresh data-plane clients (hosts stay cached)."""

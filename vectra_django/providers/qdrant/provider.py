@@ -2,16 +2,18 @@
 
 One collection per index, points laid out as :mod:`.payload` says. Writes wait for
 completion. ``url=``/``api_key=`` reach a server, ``path=`` or ``location=":memory:"`` run
-in-process.
+in-process. One provider serves every thread: the remote clients are thread-safe, while
+qdrant-client's local mode takes no locks, so there each operation holds the provider's lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -91,8 +93,23 @@ class QdrantProvider(BaseProvider):
 
     @property
     def concurrent_writes(self) -> bool:
-        """Not in local mode: qdrant-client's embedded store takes no locks."""
+        """Not in local mode: operations on the embedded store run one at a time."""
         return not self.local
+
+    def _exclusive(self) -> contextlib.AbstractContextManager[Any]:
+        """The provider's lock in local mode, where qdrant-client's embedded store (``:memory:``
+        or ``path=``) is not thread-safe; nothing for a server, whose clients are."""
+        return self._lock if self.local else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Any]:
+        """The qdrant client with errors mapped, for one whole operation.
+
+        In local mode the operation runs alone, so several calls (check, then create) act as
+        one and :meth:`close` never closes the store under it.
+        """
+        with self._exclusive(), self.map_errors():
+            yield self._qdrant()
 
     def _qdrant(self) -> Any:
         with self._lock:
@@ -115,6 +132,9 @@ class QdrantProvider(BaseProvider):
                 }
                 if self.timeout is not None:
                     kwargs["timeout"] = max(1, math.ceil(float(self.timeout)))
+                if self.path:
+                    # Its SQLite file is then shared by threads, one at a time (see _session).
+                    kwargs["force_disable_check_same_thread"] = True
                 with self.map_errors():
                     self._client = QdrantClient(
                         **{k: v for k, v in kwargs.items() if v is not None}
@@ -148,9 +168,8 @@ class QdrantProvider(BaseProvider):
     def create_index(
         self, name: str, dimension: int, metric: Metric, options: Mapping[str, Any]
     ) -> None:
-        m, client = self._models(), self._qdrant()
-        collection = self._collection(name)
-        with self.map_errors():
+        m, collection = self._models(), self._collection(name)
+        with self._session() as client:
             if client.collection_exists(collection):
                 existing = self.describe_index(name)
                 if (existing["dimension"], existing["metric"]) != (dimension, metric):
@@ -175,8 +194,7 @@ class QdrantProvider(BaseProvider):
             self._metrics[name] = metric
 
     def delete_index(self, name: str) -> None:
-        client = self._qdrant()
-        with self.map_errors():
+        with self._session() as client:
             if not client.collection_exists(self._collection(name)):
                 raise errors.NotFoundError(f"Index {name!r} does not exist.")
             client.delete_collection(self._collection(name))
@@ -184,14 +202,13 @@ class QdrantProvider(BaseProvider):
             self._metrics.pop(name, None)
 
     def list_indexes(self) -> list[str]:
-        client, prefix = self._qdrant(), self.collection_prefix
-        with self.map_errors():
+        prefix = self.collection_prefix
+        with self._session() as client:
             names = [c.name for c in client.get_collections().collections]
         return sorted(n[len(prefix) :] for n in names if n.startswith(prefix))
 
     def describe_index(self, name: str) -> dict[str, Any]:
-        client = self._qdrant()
-        with self.map_errors():
+        with self._session() as client:
             info = client.get_collection(self._collection(name))
         params = info.config.params.vectors
         if not hasattr(params, "size"):
@@ -215,8 +232,7 @@ class QdrantProvider(BaseProvider):
 
     def stats(self, name: str) -> dict[str, Any]:
         dimension = self.describe_index(name)["dimension"]
-        client = self._qdrant()
-        with self.map_errors():
+        with self._session() as client:
             hits = client.facet(
                 self._collection(name), key=NAMESPACE_KEY, limit=1_000_000, exact=True
             ).hits
@@ -225,7 +241,7 @@ class QdrantProvider(BaseProvider):
     # -- vectors -------------------------------------------------------------------------
 
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
-        m, client = self._models(), self._qdrant()
+        m = self._models()
         cosine = self._metric(index) == "cosine"
         points = []
         for vid, values, meta in zip(batch.ids, batch.values, batch.metadata, strict=True):
@@ -235,18 +251,18 @@ class QdrantProvider(BaseProvider):
             points.append(
                 m.PointStruct(id=point_id(namespace, vid), vector=values.tolist(), payload=payload)
             )
-        with self.map_errors():
+        with self._session() as client:
             client.upsert(self._collection(index), points=points, wait=True)
         return len(points)
 
     def query(self, index: str, request: QueryRequest) -> QueryResult:
-        metric, client = self._metric(index), self._qdrant()
+        metric = self._metric(index)
         threshold = request.score_threshold
         if threshold is not None and metric == "euclidean":
             distance = distance_from_score(metric, threshold)
             threshold = None if math.isinf(distance) else distance
         wanted = [ID_KEY, NORM_KEY] + ([METADATA_KEY] if request.include_metadata else [])
-        with self.map_errors():
+        with self._session() as client:
             response = client.query_points(
                 self._collection(index),
                 query=request.vector.tolist(),
@@ -276,8 +292,7 @@ class QdrantProvider(BaseProvider):
         return QueryResult(matches, index=index, namespace=request.namespace)
 
     def fetch(self, index: str, ids: list[str], namespace: str) -> dict[str, Vector]:
-        client = self._qdrant()
-        with self.map_errors():
+        with self._session() as client:
             points = client.retrieve(
                 self._collection(index),
                 ids=[point_id(namespace, vid) for vid in ids],
@@ -306,9 +321,9 @@ class QdrantProvider(BaseProvider):
         values: np.ndarray | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        m, client = self._models(), self._qdrant()
+        m = self._models()
         collection, pid = self._collection(index), point_id(namespace, id)
-        with self.map_errors():
+        with self._session() as client:
             if not client.retrieve(collection, ids=[pid], with_payload=False):
                 raise errors.NotFoundError(f"Vector {id!r} does not exist in index {index!r}.")
             if values is not None:
@@ -334,14 +349,14 @@ class QdrantProvider(BaseProvider):
         filter: Node | None = None,
         delete_all: bool = False,
     ) -> int | None:
-        m, client = self._models(), self._qdrant()
+        m = self._models()
         if ids is not None:
             selector: Any = m.PointIdsList(points=[point_id(namespace, vid) for vid in ids])
         else:
             selector = m.FilterSelector(
                 filter=self._scope(namespace, None if delete_all else filter)
             )
-        with self.map_errors():
+        with self._session() as client:
             client.delete(self._collection(index), points_selector=selector, wait=True)
         return None
 
@@ -358,10 +373,10 @@ class QdrantProvider(BaseProvider):
         The cursor is the point id to resume at (Qdrant's own scroll offset), so a page that
         stops mid-scroll loses nothing and deleting ids already returned skips nothing.
         """
-        client, collection = self._qdrant(), self._collection(index)
+        collection = self._collection(index)
         ids: list[str] = []
         offset: Any = cursor
-        with self.map_errors():
+        with self._session() as client:
             while True:
                 points, offset = client.scroll(
                     collection,
@@ -391,7 +406,9 @@ class QdrantProvider(BaseProvider):
         return True
 
     def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        """Forget the client and close it (in local mode, between two operations)."""
+        with self._exclusive():
+            with self._lock:
+                client, self._client = self._client, None
+            if client is not None:
+                client.close()
