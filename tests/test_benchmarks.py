@@ -167,6 +167,19 @@ def test_search_reports_latency_recall_and_filtered_rows(bench_url, tmp_path):
     assert any("Index Scan" in line for line in report["plans"]["raw_sql"])
 
 
+def test_sync_outbox_reports_the_outbox_against_the_direct_path(bench_url, tmp_path):
+    report = run_script("sync_outbox.py", bench_url, tmp_path)
+    check_header(report, "sync_outbox")
+    results = report["results"]
+    assert set(results) == {"direct", "outbox", "no_sync"}
+    for method in results.values():
+        assert 0 < method["min_s"] <= method["median_s"]
+        assert len(method["runs_s"]) == report["repeats"]
+    ratio = results["outbox"]["median_s"] / results["direct"]["median_s"]
+    assert report["targets"]["outbox_over_direct"] == pytest.approx(ratio, abs=1e-3)
+    assert isinstance(report["targets"]["met"], bool)
+
+
 def test_the_reindex_target_counts_runs_with_batches_to_overlap(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import batch_operations

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import django
+import django.db.models
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -301,16 +302,47 @@ def test_5_queryset_update_of_a_metadata_foreign_key():
     assert stored(Post)[post.vector_id].metadata["author"] == author.pk
 
 
+needs_db_on_delete = pytest.mark.skipif(
+    not hasattr(django.db.models, "DB_SET_NULL"), reason="DB_SET_NULL/DB_CASCADE: Django 6.1+"
+)
+
+
 @committed
-@pytest.mark.skipif(django.VERSION < (6, 1), reason="DB_CASCADE is new in Django 6.1")
-def test_5_db_cascade_is_caught_by_the_drift_check():  # pragma: no cover - Django 6.1+
-    # DB_SET_NULL fires no signals: the outbox cannot see it, the check does.
+@needs_db_on_delete
+def test_5_db_set_null_of_an_orm_delete_clears_the_metadata_in_the_store():
+    from tests.testapp.models import Review
+
     author = Author.objects.create(name="ann")
-    Post.objects.create(slug="p", title="t", author=author, embedding=[1, 0, 0])
+    review = Review.objects.create(author=author, embedding=[1, 0, 0])
+    assert stored(Review)[review.vector_id].metadata == {"author": author.pk}
+    author.delete()  # the database nulls review.author_id; no signal fires for the review
+    assert stored(Review)[review.vector_id].metadata == {}
+
+
+@committed
+@needs_db_on_delete
+def test_5_db_cascade_of_an_orm_delete_leaves_no_ghost():
+    from tests.testapp.models import Review
+
+    post = Post.objects.create(slug="p", title="t", embedding=[1, 0, 0])
+    review = Review.objects.create(post=post, embedding=[1, 0, 0])
+    post.delete()  # the database deletes the review; no signal fires for it
+    assert review.vector_id not in stored(Review)
+
+
+@committed
+@needs_db_on_delete
+def test_5_db_cascade_of_raw_sql_is_caught_by_the_drift_check_and_repaired():
+    from tests.testapp.models import Review
+
+    post = Post.objects.create(slug="p", title="t", embedding=[1, 0, 0])
+    review = Review.objects.create(post=post, embedding=[1, 0, 0])
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE testapp_post SET author_id = NULL")
-    with pytest.raises((CommandError, SystemExit)):
-        call_command("vectra_reindex", "testapp.Post", "--check", verbosity=0)
+        cursor.execute("DELETE FROM testapp_post")  # cascades to testapp_review, silently
+    with pytest.raises(CommandError, match=r"testapp\.Review"):
+        call_command("vectra_reindex", "testapp.Review", "--check", verbosity=0)
+    call_command("vectra_reindex", "testapp.Review", verbosity=0)
+    assert review.vector_id not in stored(Review)
 
 
 # -- 6, 7, 10. failures --------------------------------------------------------------------------
@@ -375,7 +407,8 @@ def test_10_manual_savepoint_rollback_syncs_nothing(sync, settings):
     settings.VECTRA_SYNC = sync
     with transaction.atomic():
         kept = RemoteDocument.objects.create(title="kept", embedding=[1, 0, 0])
-        sid = transaction.savepoint()
+        create = getattr(transaction, "savepoint_create", None) or transaction.savepoint  # 6.1
+        sid = create()
         RemoteDocument.objects.create(title="lost", embedding=[0, 1, 0])
         transaction.savepoint_rollback(sid)
     if sync == "immediate":  # documented: written at once, rolled back or not

@@ -40,7 +40,7 @@ def store_client():
     return clients[remote_stores.ALIAS]
 
 
-# -- --check ----------------------------------------------------------------------------------------
+# -- --check --------------------------------------------------------------------------------------
 
 
 @committed
@@ -110,7 +110,7 @@ def test_check_without_id_listing_counts_only_ghosts_of_null_vectors(settings):
     assert "cannot list ids" in out.getvalue()
 
 
-# -- repair ----------------------------------------------------------------------------------------
+# -- repair --------------------------------------------------------------------------------------
 
 
 @committed
@@ -157,7 +157,7 @@ def test_conflicting_flags_are_command_errors_and_change_nothing(flags, message)
     assert list(stored()) == ["x_1"]
 
 
-# -- 8. models that share an index ------------------------------------------------------------------
+# -- 8. models that share an index ----------------------------------------------------------------
 
 
 @committed
@@ -202,7 +202,7 @@ def test_8_a_model_whose_table_prefixes_another_leaves_the_others_ids():
     assert note.vector_id in stored(Note)
 
 
-# -- 2. a reindex beside live writes ----------------------------------------------------------------
+# -- 2. a reindex beside live writes --------------------------------------------------------------
 
 
 @committed
@@ -256,14 +256,15 @@ def test_2_a_row_deleted_during_a_reindex_leaves_no_ghost(monkeypatch):
 
 
 @committed
-def test_post_metadata_drift_of_a_foreign_key_is_found(remote_store):
+def test_5_a_metadata_key_nulled_without_signals_is_found_and_repaired(remote_store):
     from tests.testapp.models import Author
 
     author = Author.objects.create(name="a")
-    Post.objects.create(slug="p", title="t", author=author, embedding=[1, 0, 0])
+    post = Post.objects.create(slug="p", title="t", author=author, embedding=[1, 0, 0])
     with connection.cursor() as cursor:  # what DB_SET_NULL does: no signal, no entry
         cursor.execute("UPDATE testapp_post SET author_id = NULL")
-    with pytest.raises(CommandError, match="testapp.Post"):
+    with pytest.raises(CommandError, match=r"testapp\.Post"):
         reindex("testapp.Post", check=True)
     reindex("testapp.Post")
+    assert "author" not in stored(Post)[post.vector_id].metadata
     reindex("testapp.Post", check=True)

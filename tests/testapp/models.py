@@ -202,3 +202,19 @@ class Post(VectorMixin, models.Model):
         index="posts",
         metadata_fields=["title", "author"],
     )
+
+
+if hasattr(models, "DB_SET_NULL"):  # Django 6.1+: foreign keys the database itself resolves
+
+    class Review(VectorMixin, models.Model):
+        """Synced rows whose foreign keys the database nulls or cascades, without signals."""
+
+        author = models.ForeignKey(
+            Author, null=True, on_delete=models.DB_SET_NULL, related_name="reviews"
+        )
+        post = models.ForeignKey(
+            Post, null=True, on_delete=models.DB_CASCADE, related_name="reviews"
+        )
+        embedding = VectorField(
+            dimensions=3, null=True, provider="memory", index="reviews", metadata_fields=["author"]
+        )

@@ -44,11 +44,16 @@ class Writer:
     queued after it are skipped. With no workers (inside a transaction, whose rows other
     connections could not see and whose store writes must join it) each write runs at
     once, on this thread.
+
+    A write may name a follow-up (``after=``) that must run once it succeeded, on *this*
+    thread and its database connection: :meth:`run_done` runs those whose writes are done,
+    and :meth:`close` the rest.
     """
 
     def __init__(self, workers: int) -> None:
         self._slots = threading.Semaphore(workers)
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Callable[[], Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._error: BaseException | None = None
         self._threads = [
@@ -77,19 +82,45 @@ class Writer:
         if self._error is not None:
             raise self._error
 
-    def submit(self, fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    def submit(
+        self,
+        fn: Callable[..., None],
+        *args: Any,
+        after: Callable[[], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        task = functools.partial(fn, *args, **kwargs)
+        if after is not None:
+            task = functools.partial(_then, task, after, self._done)
         if not self._threads:
-            fn(*args, **kwargs)
+            task()
+            self.run_done()
             return
         self._raise_failure()
         self._slots.acquire()
         self._raise_failure()
-        self._queue.put(functools.partial(fn, *args, **kwargs))
+        self._queue.put(task)
+
+    def run_done(self) -> None:
+        """Run the follow-ups of the writes done so far."""
+        while True:
+            try:
+                follow_up = self._done.get_nowait()
+            except queue.Empty:
+                return
+            follow_up()
 
     def close(self) -> None:
-        """Wait for the queued writes and stop the threads; raise the first failure."""
+        """Wait for the queued writes and stop the threads; raise the first failure, else
+        run the remaining follow-ups."""
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
             thread.join()
         self._raise_failure()
+        self.run_done()
+
+
+def _then(task: Callable[[], Any], after: Callable[[], Any], done: queue.SimpleQueue[Any]) -> None:
+    task()
+    done.put(after)

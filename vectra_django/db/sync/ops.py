@@ -97,9 +97,10 @@ def row_version(model: type[Model], using: str) -> Any:
     return RawSQL(f"{table}.xmin::text::bigint", [])
 
 
-def resync_changed(using: str, vf: VectorField, versions: dict[Any, Any]) -> int:
-    """Re-sync the rows of ``versions`` (pk -> :func:`row_version` when read) that changed or
-    went away since: a bulk copy calls it after writing what it read.
+def resync_changed(using: str, vf: VectorField, versions: dict[Any, Any], after: Any) -> int:
+    """Re-sync the rows of ``versions`` (pk -> :func:`row_version` when read, a keyset batch:
+    the rows with ``after < pk <= max(versions)``) that changed or went away since: a bulk
+    copy calls it once it has written what it read.
 
     A concurrent write's own sync may have landed *before* the copy's older vector; this
     puts the row's current state back, under the row's lock. A change committed after this
@@ -108,11 +109,13 @@ def resync_changed(using: str, vf: VectorField, versions: dict[Any, Any]) -> int
     if not versions or all(v is None for v in versions.values()):
         return 0
     model = vf.model
+    batch = model._base_manager.using(using).filter(pk__lte=max(versions))
+    if after is not None:
+        batch = batch.filter(pk__gt=after)
     now = dict(
-        model._base_manager.using(using)
-        .filter(pk__in=list(versions))
-        .annotate(_vectra_version=row_version(model, using))
-        .values_list("pk", "_vectra_version")
+        batch.annotate(_vectra_version=row_version(model, using)).values_list(
+            "pk", "_vectra_version"
+        )
     )
     changed = [pk for pk, version in versions.items() if now.get(pk) != version]
     if changed:

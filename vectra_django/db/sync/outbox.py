@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connections
 
+from ...errors import ConfigurationError
 from ...models import SyncEntry
 
 _TABLE = SyncEntry._meta.db_table
@@ -34,7 +35,15 @@ RETURNING id
 
 
 def _table(using: str) -> str:
-    return connections[using].ops.quote_name(_TABLE)
+    """The outbox table's quoted name on ``using``, which must be PostgreSQL."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        raise ConfigurationError(
+            f"The sync outbox needs PostgreSQL, and the database {using!r} is "
+            f'{connection.vendor}: set VECTRA_SYNC = "immediate" to sync models stored '
+            "there (written inside the save, without the outbox's guarantees)."
+        )
+    return connection.ops.quote_name(_TABLE)
 
 
 def record(using: str, labels: Sequence[str], pks: Iterable[Any], op: str) -> list[int]:

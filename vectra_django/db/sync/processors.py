@@ -33,19 +33,22 @@ STRATEGIES = {
 
 # on_delete handlers that delete or forbid, and so never leave a changed row behind.
 _NO_UPDATE = {models.CASCADE, models.PROTECT, models.RESTRICT, models.DO_NOTHING}
+# Django 6.1+: the database deletes the rows itself, and no signal fires for them.
+_DB_CASCADE = getattr(models, "DB_CASCADE", None)
 
 
 class BaseSyncProcessor:
     """Turns saves and deletes into outbox entries; subclasses decide who drains them.
 
     ``setup()`` connects the model signals (with ``sender=``, only for models with a synced
-    field, and for the targets of their ``SET_NULL``/``SET_DEFAULT``/``SET()`` metadata
-    foreign keys) and ``teardown()`` disconnects them. Override :meth:`changed`.
+    field, and for the targets of foreign keys whose deletion changes synced rows silently:
+    see :func:`_silent_keys`) and ``teardown()`` disconnects them. Override :meth:`changed`.
     """
 
     def __init__(self) -> None:
         self.deleted = outbox.DeleteBuffer()
-        self.nulled_by: dict[type[Model], list[tuple[Any, VectorField]]] = {}
+        # target model -> (foreign key, synced field) its deletion changes without signals
+        self.silent_by: dict[type[Model], list[tuple[Any, VectorField]]] = {}
 
     def setup(self) -> None:
         for model, handlers in self._receivers():
@@ -62,9 +65,9 @@ class BaseSyncProcessor:
 
     def _receivers(self) -> list[tuple[type[Model], list[tuple[Any, Any]]]]:
         synced = self.models()
-        self.nulled_by = {}
-        for fk, vf in _nulling_keys(synced):
-            self.nulled_by.setdefault(fk.remote_field.model, []).append((fk, vf))
+        self.silent_by = {}
+        for fk, vf in _silent_keys(synced):
+            self.silent_by.setdefault(fk.remote_field.model, []).append((fk, vf))
         found = [
             (
                 m,
@@ -76,7 +79,7 @@ class BaseSyncProcessor:
             )
             for m in synced
         ]
-        targets = set(self.nulled_by) - set(synced)
+        targets = set(self.silent_by) - set(synced)
         found += [
             (
                 m,
@@ -114,8 +117,8 @@ class BaseSyncProcessor:
         labels = declaring_labels(synced_fields(sender, using))
         if labels:
             self.deleted.add(using, sender, labels, instance.pk)
-        for fk, vf in self.nulled_by.get(sender, ()):
-            if not vf.is_inline(using):  # the rows whose key the deletion is about to rewrite
+        for fk, vf in self.silent_by.get(sender, ()):
+            if not vf.is_inline(using):  # rows the deletion is about to rewrite or delete
                 rows = vf.model._base_manager.using(using).filter(**{fk.name: instance.pk})
                 for pk in rows.values_list("pk", flat=True):
                     self.deleted.add(using, sender, [vf.model._meta.label], pk)
@@ -242,16 +245,24 @@ def sync_queryset(queryset: Any) -> None:
         current().changed_query(queryset.db, declaring_labels(fields), queryset, "upsert")
 
 
-def _nulling_keys(synced: Iterable[type[Model]]) -> list[tuple[Any, VectorField]]:
-    """(foreign key, synced field) pairs where deleting the key's target rewrites a metadata
-    column without signals (``SET_NULL``, ``SET_DEFAULT``, ``SET()``)."""
+def _silent_keys(synced: Iterable[type[Model]]) -> list[tuple[Any, VectorField]]:
+    """(foreign key, synced field) pairs where deleting the key's target changes synced rows
+    without their signals: ``SET_NULL``, ``SET_DEFAULT``, ``SET()`` (and Django 6.1's
+    ``DB_SET_NULL``/``DB_SET_DEFAULT``) on a metadata key rewrite the key; ``DB_CASCADE`` on
+    any key deletes the rows in the database."""
     pairs = []
     for model in synced:
         for vf in vector_fields(model):
             if vf.model is not model or not vf.auto_index:
                 continue
-            for name in vf.metadata_fields:
-                fk = model._meta.get_field(name)
-                if fk.many_to_one and fk.remote_field.on_delete not in _NO_UPDATE:
+            metadata = set(vf.metadata_fields)
+            for fk in model._meta.concrete_fields:
+                if not fk.many_to_one:
+                    continue
+                on_delete = fk.remote_field.on_delete
+                in_metadata = fk.name in metadata or fk.attname in metadata
+                if (on_delete is _DB_CASCADE and on_delete is not None) or (
+                    in_metadata and on_delete not in _NO_UPDATE
+                ):
                     pairs.append((fk, vf))
     return pairs

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
@@ -20,6 +19,7 @@ from ...db.pipeline import Writer, in_transaction, without_cyclic_gc
 from ...db.reindex import stack_vectors, values_rows
 from ...db.sync.ops import resync_changed, row_version
 from ...errors import NotFoundError, UnsupportedFeatureError, VectraError
+from ..selection import add_model_arguments, models_named
 
 
 def write_batch(
@@ -33,20 +33,6 @@ def write_batch(
         client.delete(index, ids=missing, namespace=namespace)
 
 
-def write_and_recheck(
-    client: Any,
-    index: str,
-    namespace: str,
-    batch: Batch | None,
-    missing: list[str],
-    recheck: Callable[[], int],
-) -> None:
-    """:func:`write_batch`, then re-sync the batch's rows that changed since they were read
-    (a live write's sync may have landed first; see ``resync_changed``)."""
-    write_batch(client, index, namespace, batch, missing)
-    recheck()
-
-
 class Command(BaseCommand):
     help = (
         "Make the provider indexes of models with vector fields equal to their tables: "
@@ -55,12 +41,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument(
-            "args",
-            nargs="*",
-            metavar="app_label[.ModelName]",
-            help="Models to reindex (default: every model with a vector field).",
-        )
+        add_model_arguments(parser, "Models to reindex (default: every model with a vector field).")
         parser.add_argument(
             "--batch-size",
             type=int,
@@ -184,16 +165,9 @@ class Command(BaseCommand):
             return [m for m in apps.get_models() if vector_fields(m) and not m._meta.proxy]
         found: list[type[Model]] = []
         for label in labels:
-            try:
-                if "." in label:
-                    candidates = [apps.get_model(label)]
-                else:
-                    candidates = list(apps.get_app_config(label).get_models())
-            except (LookupError, ValueError) as exc:
-                raise CommandError(
-                    f"Unknown model or app {label!r}. Use app_label.ModelName or app_label."
-                ) from exc
-            with_vectors = [m for m in candidates if vector_fields(m) and not m._meta.proxy]
+            with_vectors = [
+                m for m in models_named(label) if vector_fields(m) and not m._meta.proxy
+            ]
             if not with_vectors:
                 raise CommandError(f"{label!r} has no model with a VectorField.")
             found += [m for m in with_vectors if m not in found]
@@ -254,11 +228,14 @@ class Command(BaseCommand):
         if not exists and not dry_run:
             client.create_index(index, dimension=vf.dimensions, metric=vf.metric)
             self.detail(f"    created index {index!r} ({vf.dimensions} dimensions, {vf.metric})")
+        # Nothing stored before the copy: no NULL-vector entry to delete, no ghost to find
+        # (a row deleted during the copy is caught by the copy's own recheck).
+        empty = not exists or options["clear"] or not self.stored_count(vf, client)
         start = time.monotonic()
         with without_cyclic_gc():
-            upserted, deleted = self.copy_rows(vf, client, exists and not options["clear"])
+            upserted, deleted = self.copy_rows(vf, client, not empty)
         removed = 0
-        if exists and not options["clear"] and not options["keep_extra"]:
+        if not empty and not options["keep_extra"]:
             removed = self.remove_ghosts(vf, client)
         if self.verbosity >= 1:
             verb = "would upsert" if dry_run else "upserted"
@@ -266,6 +243,9 @@ class Command(BaseCommand):
             if self.verbosity >= 2:
                 summary += f" ({time.monotonic() - start:.1f}s)"
             self.stdout.write(summary + self.style.SUCCESS(" OK"))
+
+    def stored_count(self, vf: VectorField, client: Any) -> int:
+        return int(client.stats(vf.index_name, namespace=vf.namespace)["vector_count"])
 
     def confirm_clear(self, where: str) -> bool:
         answer = input(
@@ -303,8 +283,9 @@ class Command(BaseCommand):
         Rows are read as values, with vectors in binary (:mod:`vectra_django.db.reindex`),
         and each batch goes to the provider as one float32 matrix, written while the next
         batch is read (see :class:`~vectra_django.db.pipeline.Writer`). Each row's version
-        is read with it; after its batch is written, rows that changed meanwhile are
-        re-synced, so a concurrent write never ends older than this copy.
+        is read with it; once its batch is written, rows that changed meanwhile are
+        re-synced (on this thread, between reads), so a concurrent write never ends older
+        than this copy.
         """
         batch_size, dry_run = self.options["batch_size"], self.options["dry_run"]
         using = self.options["database"]
@@ -334,7 +315,7 @@ class Command(BaseCommand):
                 rows = values_rows(page[:batch_size], *columns, raw_vectors=True)
                 if not rows:
                     break
-                last = rows[-1][0]
+                first, last = last, rows[-1][0]
                 present = [row for row in rows if row[1] is not None]
                 missing = [vector_id(model, row[0]) for row in rows if row[1] is None]
                 if not delete_nulls:
@@ -349,13 +330,14 @@ class Command(BaseCommand):
                             metadata=[vf.metadata_from(row[2:-1]) for row in present],
                         )
                     versions = {row[0]: row[-1] for row in rows}
-                    recheck = functools.partial(resync_changed, using, vf, versions)
+                    recheck = functools.partial(resync_changed, using, vf, versions, first)
                     writer.submit(
-                        write_and_recheck, client, index, namespace, batch, missing, recheck
+                        write_batch, client, index, namespace, batch, missing, after=recheck
                     )
                 upserted += len(present)
                 deleted += len(missing)
                 progress(len(rows))
+                writer.run_done()
         finally:
             try:
                 writer.close()

@@ -6,7 +6,6 @@ import signal
 import time
 from typing import Any
 
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models import Count, Min, Q
@@ -15,6 +14,7 @@ from django.db.models.functions import Now
 from ...db.sync import drain, synced_fields
 from ...db.sync.drain import DrainResult
 from ...models import SyncEntry
+from ..selection import add_model_arguments, models_named
 
 
 class Command(BaseCommand):
@@ -24,12 +24,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument(
-            "args",
-            nargs="*",
-            metavar="app_label[.ModelName]",
-            help="Only these models' entries (default: all).",
-        )
+        add_model_arguments(parser, "Only these models' entries (default: all).")
         parser.add_argument(
             "--forever",
             action="store_true",
@@ -102,16 +97,9 @@ class Command(BaseCommand):
         """The labels of the models declaring synced fields among ``given``."""
         found: list[str] = []
         for label in given:
-            try:
-                if "." in label:
-                    candidates = [apps.get_model(label)]
-                else:
-                    candidates = list(apps.get_app_config(label).get_models())
-            except (LookupError, ValueError) as exc:
-                raise CommandError(
-                    f"Unknown model or app {label!r}. Use app_label.ModelName or app_label."
-                ) from exc
-            declared = [f.model._meta.label for m in candidates for f in synced_fields(m, using)]
+            declared = [
+                f.model._meta.label for m in models_named(label) for f in synced_fields(m, using)
+            ]
             if not declared:
                 raise CommandError(
                     f"{label!r} has no vector field synced to a store (fields searched in "
