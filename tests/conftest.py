@@ -43,3 +43,19 @@ def remote_store(request: pytest.FixtureRequest, settings) -> Iterator[str]:
     assert clients[remote_stores.ALIAS].provider_name == store
     yield store
     clients.reset()
+
+
+@pytest.fixture
+def iterative_session(db):
+    """The test's transaction runs with pgvector's iterative scan on, as a database
+    configured with ``hnsw.iterative_scan = relaxed_order`` does: searches within the
+    defaults then need no settings of their own."""
+    from django.db import connection
+
+    from vectra_django.db.search.parameters import _session
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    _session.clear()
+    yield
+    _session.clear()  # the SET LOCAL ends with the test's transaction

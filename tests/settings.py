@@ -12,6 +12,7 @@ USE_TZ = True
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.postgres",
     "django_tasks",
     "vectra_django",
     "tests.testapp",

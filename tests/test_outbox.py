@@ -324,9 +324,9 @@ def test_5_db_set_null_of_an_orm_delete_clears_the_metadata_in_the_store():
 def test_5_db_cascade_of_an_orm_delete_leaves_no_ghost():
     from tests.testapp.models import Review
 
-    post = Post.objects.create(slug="p", title="t", embedding=[1, 0, 0])
-    review = Review.objects.create(post=post, embedding=[1, 0, 0])
-    post.delete()  # the database deletes the review; no signal fires for it
+    owner = Author.objects.create(name="own")
+    review = Review.objects.create(owner=owner, embedding=[1, 0, 0])
+    owner.delete()  # the database deletes the review; no signal fires for it
     assert review.vector_id not in stored(Review)
 
 
@@ -335,10 +335,10 @@ def test_5_db_cascade_of_an_orm_delete_leaves_no_ghost():
 def test_5_db_cascade_of_raw_sql_is_caught_by_the_drift_check_and_repaired():
     from tests.testapp.models import Review
 
-    post = Post.objects.create(slug="p", title="t", embedding=[1, 0, 0])
-    review = Review.objects.create(post=post, embedding=[1, 0, 0])
+    owner = Author.objects.create(name="own")
+    review = Review.objects.create(owner=owner, embedding=[1, 0, 0])
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM testapp_post")  # cascades to testapp_review, silently
+        cursor.execute("DELETE FROM testapp_author")  # cascades to testapp_review, silently
     with pytest.raises(CommandError, match=r"testapp\.Review"):
         call_command("vectra_reindex", "testapp.Review", "--check", verbosity=0)
     call_command("vectra_reindex", "testapp.Review", verbosity=0)

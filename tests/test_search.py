@@ -87,7 +87,7 @@ def test_the_null_check_is_only_there_for_nullable_vector_columns(nullable):
     assert [d.title for d in qs] == ["a", "b"]
 
 
-def test_unfiltered_search_within_pgvector_defaults_is_one_statement(docs):
+def test_unfiltered_search_within_the_sessions_settings_is_one_statement(docs, iterative_session):
     list(Document.objects.vector_search([1, 0, 0], limit=3))  # learns the session's ef_search
     with CaptureQueriesContext(connection) as ctx:
         results = list(Document.objects.vector_search([1, 0, 0], limit=3))
@@ -101,7 +101,8 @@ def test_unfiltered_search_within_pgvector_defaults_is_one_statement(docs):
     [
         (True, 10, ("force_custom_plan", "200", "relaxed_order")),
         (True, 300, ("force_custom_plan", "300", "relaxed_order")),
-        (False, 100, ("force_custom_plan", "100", "off")),
+        (False, 100, ("force_custom_plan", "100", "relaxed_order")),
+        (False, 3, ("force_custom_plan", "40", "relaxed_order")),
     ],
 )
 def test_search_sets_what_the_defaults_do_not_give(docs, filtered, limit, expected):
@@ -118,16 +119,16 @@ def test_search_sets_what_the_defaults_do_not_give(docs, filtered, limit, expect
 
 
 def test_a_session_with_a_lower_ef_search_gets_it_raised(docs):
-    from vectra_django.db.search.parameters import _session_ef_search
+    from vectra_django.db.search.parameters import _session
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.ef_search = 2")
-    _session_ef_search.clear()
+    _session.clear()
     try:
         with CaptureQueriesContext(connection) as ctx:
             results = list(Document.objects.vector_search([1, 0, 0], limit=3))
     finally:
-        _session_ef_search.clear()  # the SET LOCAL ends with the test's transaction
+        _session.clear()  # the SET LOCAL ends with the test's transaction
     assert len(results) == 3
     assert any("set_config" in sql for sql in search_statements(ctx))
 

@@ -260,7 +260,7 @@ def test_the_oldest_statement_makes_way(docs, compiles, monkeypatch):
     assert compiles[0] == 4
 
 
-def test_a_cached_search_is_one_logged_query(docs):
+def test_a_cached_search_is_one_logged_query(docs, iterative_session):
     from django.test.utils import CaptureQueriesContext
 
     list(Document.objects.vector_search([1, 0, 0], limit=2))

@@ -212,8 +212,8 @@ if hasattr(models, "DB_SET_NULL"):  # Django 6.1+: foreign keys the database its
         author = models.ForeignKey(
             Author, null=True, on_delete=models.DB_SET_NULL, related_name="reviews"
         )
-        post = models.ForeignKey(
-            Post, null=True, on_delete=models.DB_CASCADE, related_name="reviews"
+        owner = models.ForeignKey(
+            Author, null=True, on_delete=models.DB_CASCADE, related_name="owned_reviews"
         )
         embedding = VectorField(
             dimensions=3, null=True, provider="memory", index="reviews", metadata_fields=["author"]

@@ -31,12 +31,12 @@ if hasattr(models, "DB_SET_NULL"):
                     ),
                 ),
                 (
-                    "post",
+                    "owner",
                     models.ForeignKey(
                         null=True,
                         on_delete=models.DB_CASCADE,
-                        related_name="reviews",
-                        to="testapp.post",
+                        related_name="owned_reviews",
+                        to="testapp.author",
                     ),
                 ),
             ],

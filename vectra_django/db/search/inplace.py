@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.db import connections, models, transaction
+from django.db import connections, models
 from django.db.models import Field, Value
 from django.db.models.query import ModelIterable
 
@@ -25,7 +25,7 @@ from ...client.results import Match, QueryResult
 from ...instrumentation import instrument
 from ...postgres import default_ef_search
 from ..fields import VectorField, vector_id
-from . import expressions, parameters, statement_cache
+from . import expressions, parameters, session, statement_cache
 from .filters import compile_q
 
 if TYPE_CHECKING:
@@ -46,8 +46,6 @@ def inplace_search(
     exclude: Any,
     include_values: bool,
 ) -> VectorQuerySet | QueryResult:
-    vector = parameters.parameter(connections[queryset.db], values)
-
     def build(base: VectorQuerySet) -> VectorQuerySet:
         qs = base if exclude is None else base.exclude(pk=exclude)
         if load_records and not include_values:
@@ -70,12 +68,11 @@ def inplace_search(
     filtered = bool(queryset.query.where) or any(
         condition is not None for condition in (node, threshold, exclude)
     )
-    options = {
-        "ef_search": default_ef_search(limit, filtered),
-        "iterative": filtered,
-        "index": vf.index or vf.model._meta.db_table,
-        "limit": limit,
-    }
+    search = session.SearchOptions(default_ef_search(limit, filtered))
+    connection = connections[queryset.db]
+    session.install(connection)  # connections made before the app was ready have none
+    vector = parameters.parameter(connection, values, search)
+    options = {"index": vf.index or vf.model._meta.db_table, "limit": limit, "search": search}
     # Searches on the model's plain queryset are compiled once per shape (see
     # statement_cache); the filter's repr tells 1, 1.0 and True apart.
     plain = statement_cache.is_plain(queryset)
@@ -96,6 +93,7 @@ def inplace_search(
             values_qs = build_values(queryset)
             fetch = lambda: list(values_qs)  # noqa: E731
         rows = run_search(queryset.db, options, fetch)
+        rows.sort(key=lambda row: row[1])  # relaxed_order: neighbours may come out of order
         matches = [Match(vector_id(vf.model, pk), float(s), float(d)) for pk, d, s in rows]
         return QueryResult(matches, index=options["index"])
     key = (*shape, include_values)
@@ -140,48 +138,21 @@ class VectorSearchIterable(ModelIterable):
         else:  # compiles the queryset (building a pending search first)
             fetch = lambda: list(super(VectorSearchIterable, self).__iter__())  # noqa: E731
         rows = run_search(qs.db, options, fetch)
-        if options["iterative"]:
-            # relaxed_order may return neighbours slightly out of order
-            rows.sort(key=lambda obj: obj.vector_distance)
+        rows.sort(key=lambda obj: obj.vector_distance)  # relaxed_order: may be out of order
         yield from rows
 
 
 def run_search(using: str, options: dict[str, Any], fetch: Any) -> list[Any]:
-    """Run ``fetch`` in a transaction whose first statement sets the search's settings.
-
-    When the session's own settings already serve the search (no iterative scan, no
-    prepared statements, ``hnsw.ef_search`` high enough) the query runs alone: one round
-    trip instead of four.
-    """
+    """Run ``fetch``, whose rows its caller sorts by distance, as one instrumented search
+    with its query vector bound in binary (:mod:`.session` applies its settings)."""
     connection = connections[using]
     with instrument(
         "search", "pgvector", options["index"], metadata={"top_k": options["limit"], "inline": True}
     ) as details:
-        with parameters.bound_parameters(connection):
-            if parameters.needs_settings(connection, options):
-                rows = _run_with_settings(using, options, fetch)
-            else:
-                rows = fetch()
+        with parameters.bound_parameters(connection), session.resorted():
+            rows = fetch()
         details["result_count"] = len(rows)
     return rows
-
-
-def _run_with_settings(using: str, options: dict[str, Any], fetch: Any) -> list[Any]:
-    settings = [
-        ("hnsw.ef_search", str(options["ef_search"])),
-        ("plan_cache_mode", "force_custom_plan"),
-    ]
-    if options["iterative"]:
-        settings += [
-            ("hnsw.iterative_scan", "relaxed_order"),
-            ("ivfflat.iterative_scan", "relaxed_order"),
-        ]
-    sql = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in settings)
-    params = [p for pair in settings for p in pair]
-    with transaction.atomic(using=using):
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-        return fetch()
 
 
 def _pk_db_value(model: type[models.Model], value: Any, using: str) -> Any:

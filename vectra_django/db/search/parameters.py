@@ -23,19 +23,24 @@ from psycopg.pq import Format
 
 from ...postgres import EF_SEARCH, vector_text
 
-# hnsw.ef_search as each session has it: pgvector's default unless the server's
-# configuration or the connection's options change it.
-_session_ef_search: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+# (hnsw.ef_search, hnsw.iterative_scan) as each session has them: pgvector's defaults
+# unless the server's configuration or the connection's options change them.
+_session: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
 _prepared: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class QueryVector:
-    """A query vector as a SQL parameter: binary on the wire, pgvector's text in logs."""
+    """A query vector as a SQL parameter: binary on the wire, pgvector's text in logs.
 
-    __slots__ = ("array",)
+    ``options`` are the session settings its search needs (a ``session.SearchOptions``),
+    applied wherever a statement binding it runs (see :mod:`.session`).
+    """
 
-    def __init__(self, values: Any) -> None:
+    __slots__ = ("array", "options")
+
+    def __init__(self, values: Any, options: Any = None) -> None:
         self.array = np.ascontiguousarray(values, dtype=np.float32)
+        self.options = options
 
     def __str__(self) -> str:
         return vector_text(self.array.tolist())
@@ -86,10 +91,10 @@ def prepare(connection: Any) -> None:
     _prepared.add(raw)
 
 
-def parameter(connection: Any, values: Any) -> QueryVector:
+def parameter(connection: Any, values: Any, options: Any = None) -> QueryVector:
     """``values`` as a parameter of ``connection``, which is taught to send it first."""
     prepare(connection)
-    return QueryVector(values)
+    return QueryVector(values, options)
 
 
 @contextlib.contextmanager
@@ -119,21 +124,26 @@ def _one_shot_cursor_class() -> type:
     return OneShotCursor
 
 
-def needs_settings(connection: Any, options: dict[str, Any]) -> bool:
-    """Whether the search must run in a transaction that sets its options first."""
-    if options["iterative"]:
-        return True
-    return options["ef_search"] > _ef_search_of(connection)
+def needs_settings(connection: Any, ef_search: int, order: str) -> bool:
+    """Whether a search needing ``ef_search`` and pgvector's iterative scan in ``order``
+    (``"relaxed_order"`` or ``"strict_order"``) must set them first: not when the session
+    already runs with enough (the server's or the connection's own configuration)."""
+    session_ef, iterative = _session_settings(connection)
+    serves = iterative == "strict_order" or iterative == order
+    return ef_search > session_ef or not serves
 
 
-def _ef_search_of(connection: Any) -> int:
+def _session_settings(connection: Any) -> tuple[int, str]:
     connection.ensure_connection()
     raw = connection.connection
-    value = _session_ef_search.get(raw)
-    if value is None:
+    found = _session.get(raw)
+    if found is None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('hnsw.ef_search', true)")
-            (text,) = cursor.fetchone()
-        # NULL until pgvector's library loads in the session, with its default then.
-        value = _session_ef_search[raw] = int(text) if text else EF_SEARCH
-    return value
+            cursor.execute(
+                "SELECT current_setting('hnsw.ef_search', true), "
+                "current_setting('hnsw.iterative_scan', true)"
+            )
+            ef_text, iterative = cursor.fetchone()
+        # NULL until pgvector's library loads in the session, with its defaults then.
+        found = _session[raw] = (int(ef_text) if ef_text else EF_SEARCH, iterative or "off")
+    return found
