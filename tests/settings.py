@@ -19,6 +19,8 @@ INSTALLED_APPS = [
     "example_project.documents",
 ]
 DATABASES = {"default": embedded.database_config()}
+# A read replica of the same data (the replica tests route reads to it).
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 VECTRA = {
     "default": {

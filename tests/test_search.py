@@ -91,7 +91,8 @@ def test_unfiltered_search_within_the_sessions_settings_is_one_statement(docs, i
     list(Document.objects.vector_search([1, 0, 0], limit=3))  # learns the session's ef_search
     with CaptureQueriesContext(connection) as ctx:
         results = list(Document.objects.vector_search([1, 0, 0], limit=3))
-    assert titles(results) == ["east", "north-east", "north"]
+    assert titles(results)[:2] == ["east", "north-east"]
+    assert titles(results)[2] in ("north", "up")  # a tie: both at 90 degrees
     [statement] = search_statements(ctx)
     assert "<=>" in statement and "set_config" not in statement
 
@@ -429,7 +430,7 @@ def test_similar_excludes_self_remote(remote_docs):
 
 
 def test_uuid_primary_keys_round_trip(remote_store):
-    a = UUIDDocument.objects.create(title="a", embedding=[0, 0])
+    a = UUIDDocument.objects.create(title="a", embedding=[0, 0.5])  # Pinecone stores no zeros
     UUIDDocument.objects.create(title="b", embedding=[3, 4])
     results = list(UUIDDocument.objects.vector_search([0.1, 0], limit=2))
     assert results[0].pk == a.pk and isinstance(a.pk, uuid.UUID)

@@ -127,6 +127,39 @@ def test_dotproduct_score_is_inner_product(client: Client, index_name: str) -> N
     assert result.scores == pytest.approx([7.0, 4.0], rel=1e-5)
 
 
+def test_a_zero_query_vector_is_rejected_under_cosine(client: Client, docs: str) -> None:
+    with pytest.raises(ValidationError, match="all zeros"):
+        client.query(docs, vector=[0.0, 0.0, 0.0], top_k=3)
+
+
+def test_a_zero_query_vector_is_fine_under_other_metrics(client: Client, index_name: str) -> None:
+    client.create_index(index_name, dimension=2, metric="euclidean")
+    client.upsert(index_name, [{"id": "p", "values": [3.0, 4.0]}])
+    assert client.query(index_name, vector=[0.0, 0.0], top_k=1).ids == ["p"]
+
+
+def test_a_stored_zero_vector_scores_zero_under_cosine(client: Client, index_name: str) -> None:
+    client.create_index(index_name, dimension=2, metric="cosine")
+    items = [
+        {"id": "same", "values": [1.0, 0.0]},
+        {"id": "zero", "values": [0.0, 0.0]},
+        {"id": "opposite", "values": [-1.0, 0.0]},
+    ]
+    if client.provider_name == "pinecone":  # Pinecone stores no zero vector, in any metric
+        with pytest.raises(ValidationError, match="all zeros"):
+            client.upsert(index_name, items)
+        assert client.stats(index_name)["total_vector_count"] == 0  # nothing half-written
+        return
+    client.upsert(index_name, items)
+    result = client.query(index_name, vector=[1.0, 0.0], top_k=3)
+    scores = dict(zip(result.ids, result.scores, strict=True))
+    assert scores["zero"] == pytest.approx(0.0, abs=1e-6)
+    assert result[result.ids.index("zero")].distance == pytest.approx(1.0, abs=1e-6)
+    assert not any(np.isnan(s) for s in result.scores)
+    above = client.query(index_name, vector=[1.0, 0.0], top_k=3, score_threshold=-0.5)
+    assert sorted(above.ids) == ["same", "zero"]
+
+
 def test_upsert_same_id_replaces(client: Client, docs: str) -> None:
     client.upsert(docs, [{"id": "a", "values": unit(0, 1, 0), "metadata": {"category": "z"}}])
     fetched = client.fetch(docs, ["a"])["a"]

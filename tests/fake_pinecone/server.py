@@ -353,7 +353,15 @@ class FakePinecone:
                 stored = semantics.store_metadata(meta)
             except semantics.FilterError as exc:
                 raise _Reply(400, str(exc), "INVALID_ARGUMENT") from None
-            rows.append((vid, self._vector(idx, item.get("values")), stored))
+            values = self._vector(idx, item.get("values"))
+            if not values.any():  # Pinecone's documented limit, for every metric
+                raise _Reply(
+                    400,
+                    "Dense vectors must contain at least one non-zero value. "
+                    f"Vector ID '{vid}' contains only zeros",
+                    "INVALID_ARGUMENT",
+                )
+            rows.append((vid, values, stored))
         space = idx.namespaces.setdefault(self._namespace(body), {})
         for vid, values, meta in rows:
             space[vid] = (values, meta)

@@ -11,7 +11,7 @@ from ..errors import NotFoundError, UnsupportedFeatureError, ValidationError
 from ..instrumentation import instrument
 from ..providers import Provider, load
 from . import filters, validation
-from .distance import Metric
+from .distance import Metric, check_query_vector
 from .index_cache import IndexCache
 from .requests import QueryRequest, delete_selector
 from .results import QueryResult, Vector
@@ -277,6 +277,7 @@ class Client:
             score_threshold=validation.score_threshold(score_threshold),
             options=options,
         )
+        check_query_vector(self._description(index)["metric"], request.vector)
         with instrument(
             "query", self.provider_name, index, ns, metadata={"top_k": request.top_k}
         ) as details:

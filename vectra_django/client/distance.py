@@ -41,6 +41,17 @@ def distance_from_score(metric: Metric, score: float) -> float:
     return -score
 
 
+def check_query_vector(metric: Metric, vector: Any) -> None:
+    """A zero query vector has no direction: its cosine similarity with anything is
+    undefined, so a cosine search with one is a ``ValidationError`` on every store (a
+    stored zero vector, on the other hand, scores 0)."""
+    if metric == "cosine" and not np.any(vector):
+        raise ValidationError(
+            "The query vector is all zeros: cosine similarity with it is undefined. "
+            "Search with a non-zero vector."
+        )
+
+
 # -- comparing vectors outside any store: one vector (1-D) or a matrix (2-D, one per row) --
 
 

@@ -23,8 +23,9 @@ from typing import Any, TypeAlias
 
 from ..errors import ValidationError
 
-KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the whole key: KEY_RE.fullmatch
 MAX_KEY_LENGTH = 128
+MAX_DEPTH = 32  # nested $and/$or levels: deeper is a ValidationError, not a RecursionError
 COMPARISON_OPS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"})
 RANGE_OPS = frozenset({"$gt", "$gte", "$lt", "$lte"})
 LOGICAL_OPS = frozenset({"$and", "$or"})
@@ -62,10 +63,10 @@ def parse(spec: Mapping[str, Any] | Node | None) -> Node | None:
         raise ValidationError(f"Filter must be a dict, got {type(spec).__name__}.")
     if not spec:
         return None
-    return _parse_mapping(spec, "filter")
+    return _parse_mapping(spec, "filter", 0)
 
 
-def _parse_mapping(spec: Any, where: str) -> Node:
+def _parse_mapping(spec: Any, where: str, depth: int) -> Node:
     if not isinstance(spec, Mapping) or not spec:
         raise ValidationError(f"{where}: expected a non-empty dict, got {spec!r}.")
     nodes: list[Node] = []
@@ -73,13 +74,13 @@ def _parse_mapping(spec: Any, where: str) -> Node:
         if not isinstance(key, str):
             raise ValidationError(f"{where}: filter keys must be strings, got {key!r}.")
         if key.startswith("$"):
-            nodes.append(_parse_logical(key, value, where))
+            nodes.append(_parse_logical(key, value, where, depth))
         else:
             nodes.extend(_parse_field(_check_key(key), value))
     return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
 
-def _parse_logical(op: str, value: Any, where: str) -> Node:
+def _parse_logical(op: str, value: Any, where: str, depth: int) -> Node:
     if op not in LOGICAL_OPS:
         hint = " (comparison operators go inside a field: {'field': {op: value}})"
         raise ValidationError(
@@ -88,14 +89,20 @@ def _parse_logical(op: str, value: Any, where: str) -> Node:
         )
     if not isinstance(value, list | tuple) or not value:
         raise ValidationError(f"{where}: {op} takes a non-empty list of filters.")
-    children = tuple(_parse_mapping(v, f"{where}.{op}[{i}]") for i, v in enumerate(value))
+    if depth >= MAX_DEPTH:
+        raise ValidationError(
+            f"{where}: $and/$or nested more than {MAX_DEPTH} levels deep; flatten the filter."
+        )
+    children = tuple(
+        _parse_mapping(v, f"{where}.{op}[{i}]", depth + 1) for i, v in enumerate(value)
+    )
     if len(children) == 1:
         return children[0]
     return And(children) if op == "$and" else Or(children)
 
 
 def _check_key(key: str) -> str:
-    if len(key) > MAX_KEY_LENGTH or not KEY_RE.match(key):
+    if len(key) > MAX_KEY_LENGTH or not KEY_RE.fullmatch(key):
         raise ValidationError(
             f"Invalid filter key {key!r}: keys must match [A-Za-z_][A-Za-z0-9_]* "
             f"(at most {MAX_KEY_LENGTH} characters)."
@@ -144,7 +151,11 @@ def _is_number(value: Any) -> bool:
 
 
 def _scalar(key: str, op: str, value: Any) -> Scalar:
-    if isinstance(value, str | bool) or _is_number(value):
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError(f"Filter on {key!r}: {op} value contains a NUL character.")
+        return value
+    if isinstance(value, bool) or _is_number(value):
         return value
     raise ValidationError(
         f"Filter on {key!r}: {op} takes a string, number or boolean, got {value!r}."

@@ -21,8 +21,9 @@ from ..errors import ValidationError
 from .distance import METRICS, Metric
 from .results import Vector
 
-INDEX_NAME_RE = re.compile(r"^[a-z0-9_-]{1,63}$")
-NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# Whole names only (fullmatch): a $-anchored match would let "docs\n" through.
+INDEX_NAME_RE = re.compile(r"[a-z0-9_-]{1,63}")
+NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 MAX_ID_LENGTH = 512
 MAX_TOP_K = 10_000
 MAX_PAGE_SIZE = 10_000
@@ -30,7 +31,7 @@ MAX_DIMENSION = 16_000
 
 
 def index_name(name: Any) -> str:
-    if not isinstance(name, str) or not INDEX_NAME_RE.match(name):
+    if not isinstance(name, str) or not INDEX_NAME_RE.fullmatch(name):
         raise ValidationError(
             f"Invalid index name {name!r}: use 1-63 lowercase letters, digits, '_' or '-'."
         )
@@ -41,7 +42,7 @@ def namespace(value: Any) -> str:
     """``None`` and ``""`` are the default namespace."""
     if value is None or value == "":
         return ""
-    if not isinstance(value, str) or not NAMESPACE_RE.match(value):
+    if not isinstance(value, str) or not NAMESPACE_RE.fullmatch(value):
         raise ValidationError(
             f"Invalid namespace {value!r}: use 1-128 letters, digits, '_', '-', '.' or ':'."
         )
@@ -104,8 +105,9 @@ def metric(value: Any) -> Metric:
     return value  # type: ignore[no-any-return]
 
 
-def top_k(value: Any) -> int:
-    return integer("top_k", value, 1, MAX_TOP_K)
+def top_k(value: Any, name: str = "top_k") -> int:
+    """1 to ``MAX_TOP_K``; ``name`` is what the caller called it (``limit`` on the ORM)."""
+    return integer(name, value, 1, MAX_TOP_K)
 
 
 def score_threshold(value: Any) -> float | None:

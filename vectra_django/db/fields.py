@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.core import checks, exceptions
 from django.core.signals import setting_changed
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Model, signals
 from pgvector import Vector as PgVector
 from pgvector.django import VectorField as PgVectorField
@@ -234,14 +234,16 @@ class VectorField(PgVectorField):
         return clients.settings.get(self.provider)
 
     def is_inline(self, using: str) -> bool:
-        """Whether searches run in place: pgvector on the same database as the rows."""
+        """Whether the column on ``using`` is the index: the alias's provider is pgvector on
+        the rows' own database, the alias configured (``DATABASE``) or one that serves the
+        rows written there (a read replica: the model's writes are routed to ``DATABASE``)."""
         config = self.provider_config() or {}
-        return (
-            config.get("PROVIDER") in PGVECTOR_PATHS
-            and not config.get("URL")
-            and config.get("DATABASE", "default") == using
-            and connections[using].vendor == "postgresql"
-        )
+        if config.get("PROVIDER") not in PGVECTOR_PATHS or config.get("URL"):
+            return False
+        if connections[using].vendor != "postgresql":
+            return False
+        database = config.get("DATABASE", "default")
+        return using == database or router.db_for_write(self.model) == database
 
     def client(self) -> Client:
         """The client of the field's ``VECTRA`` alias."""

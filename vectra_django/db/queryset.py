@@ -15,6 +15,7 @@ from django.db.models.fields import AutoFieldMixin
 from django.db.models.sql import Query
 
 from ..client import filters, validation
+from ..client.distance import check_query_vector
 from ..errors import ValidationError
 from . import sync
 from .fields import VectorField, embed_sources, vector_fields
@@ -106,7 +107,8 @@ class VectorQuerySet(models.QuerySet):
         if vector is None:
             raise ValidationError("vector_search needs a vector, got None.")
         values = vf.coerce(vector)
-        limit = validation.top_k(limit)
+        check_query_vector(vf.metric, values)
+        limit = validation.top_k(limit, name="limit")
         threshold = validation.score_threshold(score_threshold)
         node = filters.parse(filter)
         if vf.is_inline(self.db):

@@ -7,11 +7,13 @@ of :mod:`vectra_django.metrics`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from django.db.models import Expression, F, FloatField, Value
 from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce, NullIf
 from pgvector.django import CosineDistance, L2Distance, MaxInnerProduct
 
 from ...client.distance import Metric
@@ -31,6 +33,17 @@ def distance(metric: Metric, expression: Any, vector: Any) -> Expression:
     return DISTANCES[metric](expression, vector)
 
 
+def reported_distance(metric: Metric, raw: Expression) -> Expression:
+    """The distance a search reports: the raw one, except that a stored zero vector's cosine
+    distance (NaN: it has no direction) is 1, so that its score is 0 as on every store.
+    Order by the raw distance, which is what a vector index serves."""
+    if metric != "cosine":
+        return raw
+    return Coalesce(
+        NullIf(raw, Value(math.nan, output_field=_FLOAT)), Value(1.0), output_field=_FLOAT
+    )
+
+
 def score(metric: Metric, distance_expression: Any) -> Expression:
     """The portable score: cosine ``1 - d``, euclidean ``1 / (1 + d)``, dotproduct ``-d``."""
     d = F(distance_expression) if isinstance(distance_expression, str) else distance_expression
@@ -44,4 +57,12 @@ def score(metric: Metric, distance_expression: Any) -> Expression:
     return CombinedExpression(Value(-1.0, output_field=_FLOAT), "*", d, output_field=_FLOAT)
 
 
-__all__ = ["DISTANCES", "CosineDistance", "L2Distance", "MaxInnerProduct", "distance", "score"]
+__all__ = [
+    "DISTANCES",
+    "CosineDistance",
+    "L2Distance",
+    "MaxInnerProduct",
+    "distance",
+    "reported_distance",
+    "score",
+]

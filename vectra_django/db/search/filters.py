@@ -54,7 +54,9 @@ def compile_q(model: type[models.Model], node: filters.Node | None) -> Q:
             f"is a {type(field).__name__}."
         )
     lookup, bound = _range(op, value, kind == "int")
-    return Q(**{f"{name}__{lookup}": bound})
+    # A bound beyond the column's range makes Django drop the comparison as always true:
+    # a NULL (a missing key) must still fail it.
+    return Q(**{f"{name}__{lookup}": bound}) & Q(**{f"{name}__isnull": False})
 
 
 def _field(model: type[models.Model], key: str) -> Any:

@@ -56,14 +56,15 @@ def inplace_search(
             qs = qs.filter(**{f"{vf.name}__isnull": False})
         distance = expressions.distance(vf.metric, vf.name, Value(vector, output_field=_PARAMETER))
         qs = qs.annotate(
-            vector_distance=distance,
+            vector_distance=expressions.reported_distance(vf.metric, distance),
             vector_score=expressions.score(vf.metric, "vector_distance"),
         )
         if threshold is not None:
             bound = distance_from_score(vf.metric, threshold)
             if not math.isinf(bound):
                 qs = qs.filter(vector_distance__lte=bound)
-        return qs.order_by("vector_distance")[:limit]
+        ordered = qs.order_by(distance) if vf.metric == "cosine" else qs.order_by("vector_distance")
+        return ordered[:limit]
 
     filtered = bool(queryset.query.where) or any(
         condition is not None for condition in (node, threshold, exclude)

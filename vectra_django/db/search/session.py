@@ -118,15 +118,18 @@ def _pipelined(
     """``BEGIN``, the settings, the query and ``COMMIT`` sent together: one round trip in
     autocommit mode instead of four. The query's rows stay on its cursor."""
     raw = connection.connection
+    settings = connection.cursor()  # Django's, so query logs show the settings too
     with connection.wrap_database_errors:
         try:
             with raw.pipeline():
                 raw.execute("BEGIN")
-                raw.execute(statement, args)
+                settings.execute(statement, args)
                 result = execute(sql, params, False, context)
                 raw.execute("COMMIT")
         except BaseException:
             if raw.info.transaction_status != TransactionStatus.IDLE:
                 raw.execute("ROLLBACK")
             raise
+        finally:
+            settings.close()
     return result

@@ -231,7 +231,14 @@ def select_nearest(
         sql.SQL("embedding {} {} AS distance").format(table.operator, table.param),
     ]
     params: list[Any] = [vector]
-    outer = [sql.SQL("id"), sql.SQL("distance")]
+    # A stored zero vector has no direction: its cosine distance is NaN, reported as 1
+    # (score 0) like every other store does.
+    distance = (
+        sql.SQL("COALESCE(NULLIF(distance, 'NaN'::float8), 1)")
+        if table.metric == "cosine"
+        else sql.SQL("distance")
+    )
+    outer = [sql.SQL("id"), sql.SQL("{} AS distance").format(distance)]
     if include_values:
         columns.append(sql.SQL("embedding"))
         outer.append(sql.SQL("embedding"))
@@ -243,7 +250,7 @@ def select_nearest(
     params += [vector, top_k]
     bound = sql.SQL("")
     if max_distance is not None:
-        bound = sql.SQL(" WHERE distance <= %s")
+        bound = sql.SQL(" WHERE {} <= %s").format(distance)
         params.append(max_distance)
     query = sql.SQL(
         "WITH hits AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {where} "
