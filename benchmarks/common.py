@@ -206,8 +206,11 @@ def django_database(url: str) -> dict[str, Any]:
     }
 
 
-def setup_django(server: Server, vectra: dict[str, Any] | None = None) -> None:
-    """Configure Django for the benchmark models and the ``default`` VECTRA alias."""
+def setup_django(
+    server: Server, vectra: dict[str, Any] | None = None, session_options: str = ""
+) -> None:
+    """Configure Django for the benchmark models and the ``default`` VECTRA alias
+    (``session_options``: libpq ``options`` for its connection, e.g. ``-c name=value``)."""
     import django
     from django.conf import settings
 
@@ -220,7 +223,12 @@ def setup_django(server: Server, vectra: dict[str, Any] | None = None) -> None:
         DEBUG=False,
         USE_TZ=True,
         INSTALLED_APPS=["django.contrib.contenttypes", "vectra_django", "bench_app"],
-        DATABASES={"default": django_database(server.url)},
+        DATABASES={
+            "default": {
+                **django_database(server.url),
+                "OPTIONS": {"options": session_options} if session_options else {},
+            }
+        },
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         VECTRA={
             "default": {"PROVIDER": "pgvector", "DATABASE": "default"},

@@ -30,6 +30,13 @@ import common
 import numpy as np
 from common import say
 from pgvector.psycopg import register_vector
+from search_client import (
+    SESSION_OPTIONS,
+    client_index,
+    client_search,
+    client_targets,
+    run_concurrency,
+)
 
 DIMENSION = common.DIMENSION
 TOP_K = 10
@@ -58,7 +65,9 @@ def main() -> None:
     if not args.quick:
         server.ensure_shared_buffers("1GB")
     common.prepare_database(server)
-    common.setup_django(server)
+    # What docs/models.md recommends: the session already runs the iterative scan, so an
+    # unfiltered search within the default ef_search is its query alone, for every mode.
+    common.setup_django(server, session_options=SESSION_OPTIONS)
     report = common.header("search", args, server)
     if not common.orm_available():
         raise SystemExit("search.py needs the ORM layer (vectra_django.db.mixins)")
@@ -67,14 +76,17 @@ def main() -> None:
     data = Dataset(n, clusters, queries + warmup, filtered_queries)
     table = SearchDoc._meta.db_table
     build = load(server, SearchDoc, data, quick=args.quick, rebuild=args.rebuild)
-    conn = server.connect(autocommit=True)
+    conn = server.connect(autocommit=True, options=SESSION_OPTIONS)
     register_vector(conn)
     raw = RawSearch(conn, table)
+    client, client_raw = client_index(server, data, quick=args.quick)
 
     say(f"warming up ({warmup} queries per mode)")
     for q in data.queries[:warmup]:
         orm_search(SearchDoc, q)
         raw.search(q)
+        client_search(client, q)
+        client_raw.search(q)
     timed = data.queries[warmup:]
     exact = [data.exact(q) for q in timed]
 
@@ -86,6 +98,8 @@ def main() -> None:
         "raw_sql_values": lambda q: raw.search(q, with_vector=True),
         "vector_search_ids": lambda q: orm_ids(SearchDoc, q),
         "raw_sql_ef100": lambda q: raw.search(q, ef_search=100),
+        "client_query": lambda q: client_search(client, q),
+        "raw_sql_client_shape": client_raw.search,
     }
     unfiltered = run_modes(modes, timed, exact)
     target_latency = {
@@ -126,6 +140,8 @@ def main() -> None:
             qc[0], category=qc[1], iterative="relaxed_order", force_index=True, ef_search=200
         ),
         "vector_search_filter": lambda qc: orm_search(SearchDoc, qc[0], category=qc[1]),
+        "client_query_filter": lambda qc: client_search(client, qc[0], qc[1]),
+        "raw_sql_client_shape_filter": lambda qc: client_raw.search(qc[0], qc[1]),
     }
     filtered = run_modes(f_modes, fq, f_exact)
     # The same queries again: every filter value has been seen once, so vector_search reuses
@@ -170,6 +186,12 @@ def main() -> None:
     finally:
         with server.connect(autocommit=True) as admin:
             admin.execute(f"DROP INDEX IF EXISTS {table}_category")
+    target_client = client_targets(unfiltered, filtered)
+    say("concurrency: QPS and latency at 1, 4 and 16 clients")
+    concurrency = run_concurrency(
+        server, SearchDoc, client, table, client_raw.table, data, quick=args.quick
+    )
+    client.close()
     f = filtered["vector_search_filter"]
     target_filtered = {
         "target": "recall@10 >= 0.95 and always 10 rows when >= 10 rows match",
@@ -221,7 +243,13 @@ def main() -> None:
             "unfiltered": unfiltered,
             "filtered": filtered,
             "plans": plans,
-            "targets": {"latency": target_latency, "filtered": target_filtered},
+            "concurrency": concurrency,
+            "session_options": SESSION_OPTIONS,
+            "targets": {
+                "latency": target_latency,
+                "filtered": target_filtered,
+                "client": target_client,
+            },
             "modes": {
                 "vector_search": "list(Model.objects.vector_search(vec, limit=10)): model "
                 "instances with vector_score / vector_distance, the vector column deferred "
@@ -251,6 +279,16 @@ def main() -> None:
                 "vector_search_filter_repeated",
                 "vector_search_filter_btree": "the same, with a B-tree index on category "
                 "(created for this mode only, dropped after)",
+                "client_query": "Client(provider='pgvector', url=...).query(index, vec, "
+                "top_k=10): ids, scores and metadata from the client's own index table "
+                "(same vectors, HNSW built after the load)",
+                "raw_sql_client_shape": "psycopg, the client's SQL by hand on the same "
+                "table: SELECT id, distance, metadata .. ORDER BY distance LIMIT 10, the "
+                "query alone (the session runs the iterative scan)",
+                "client_query_filter": "client.query(..., filter={'category': c})",
+                "raw_sql_client_shape_filter": "the same SQL by hand with its settings "
+                "(hnsw.ef_search=200): BEGIN, set_config, the query, COMMIT in one psycopg "
+                "pipeline",
             },
         }
     )
@@ -426,15 +464,15 @@ class RawSearch:
         q: np.ndarray,
         *,
         category: int | None = None,
-        iterative: str = "off",
+        iterative: str = "relaxed_order",
         ef_search: int = EF_SEARCH,
         force_index: bool = False,
         with_vector: bool = False,
     ) -> list[int]:
         params: list[Any] = [q, q] + ([category] if category is not None else []) + [TOP_K]
         statement = self._sql(category is not None, with_vector)
-        if (ef_search, iterative, force_index) == (EF_SEARCH, "off", False):
-            # pgvector's defaults already are these settings: the query alone, one round trip
+        if (ef_search, iterative, force_index) == (EF_SEARCH, "relaxed_order", False):
+            # The session already runs with these settings: the query alone, one round trip
             # (what vector_search does too).
             rows = self.conn.execute(statement, params, prepare=False).fetchall()
         else:

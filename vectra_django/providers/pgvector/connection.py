@@ -10,24 +10,35 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import psycopg
 import psycopg_pool
 from psycopg import sql
-from psycopg.types.json import JsonbBinaryLoader, JsonbLoader
 
 from ... import errors
 from ...errors import ConfigurationError
 from ...postgres import register
+from . import reads
 from . import sql as queries
+
+# Seconds a pooled connection may sit idle and still be lent without a check.
+CHECK_AFTER_IDLE = 5.0
 
 
 class PoolSource:
     """Connections from a pool opened on first use; each is checked before it is lent."""
 
-    def __init__(self, url: str, pool_size: int, pool_timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int,
+        pool_timeout: float,
+        session: Mapping[str, str] | None = None,
+    ) -> None:
         try:
             info = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.Error:
@@ -37,8 +48,14 @@ class PoolSource:
         self.target = f"host={info.get('host', '')!r} dbname={info.get('dbname', '')!r}"
         self.pool_size = max(1, int(pool_size))
         self.pool_timeout = float(pool_timeout)
+        # Session settings of every pooled connection, so that most reads need none of their
+        # own (see reads.py).
+        self.session = dict(session or {})
         self._pool: psycopg_pool.ConnectionPool | None = None
         self._lock = threading.Lock()
+        self._last_used: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def pool(self) -> psycopg_pool.ConnectionPool:
         with self._lock:
@@ -50,16 +67,38 @@ class PoolSource:
                     timeout=self.pool_timeout,
                     open=False,
                     kwargs={"autocommit": True},
-                    configure=register,
-                    check=psycopg_pool.ConnectionPool.check_connection,
+                    configure=self._configure,
+                    check=self._check,
+                    reset=self._returned,
                     name="vectra-pgvector",
                 )
                 pool.open(wait=False)
                 self._pool = pool
             return self._pool
 
+    def _returned(self, conn: psycopg.Connection[Any]) -> None:
+        self._last_used[conn] = time.monotonic()
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """Check a connection idle for a while (a round trip) before lending it; one used
+        moments ago is lent as it is, and should it be dead after all, the retry that
+        follows the error checks the whole pool (:meth:`on_retry`)."""
+        if time.monotonic() - self._last_used.get(conn, 0.0) > CHECK_AFTER_IDLE:
+            psycopg_pool.ConnectionPool.check_connection(conn)
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        register(conn)
+        if self.session:
+            conn.execute(*queries.set_config(self.session, local=False))
+
     def in_transaction(self) -> bool:
         return False
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in autocommit mode, outside any transaction."""
+        with self.pool().connection() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
@@ -67,7 +106,11 @@ class PoolSource:
             yield conn
 
     def on_retry(self, exc: BaseException) -> None:
-        """Nothing to do: a dead connection fails the pool's check and is replaced."""
+        """After a lost connection, drop every broken connection the pool holds, so the
+        retry gets a live one."""
+        pool = self._pool
+        if pool is not None and isinstance(exc, errors.ConnectionError):
+            pool.check()
 
     def close(self) -> None:
         with self._lock:
@@ -95,6 +138,15 @@ class DjangoSource:
         from django.db import connections
 
         return bool(connections[self.alias].in_atomic_block)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The alias's connection, in autocommit mode (only used outside transactions)."""
+        from django.db import connections
+
+        connection = connections[self.alias]
+        connection.ensure_connection()
+        yield connection.connection
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
@@ -128,11 +180,7 @@ class Tx:
         self._previous: dict[str, str | None] = {}
 
     def execute(self, query: Any, params: Any = None) -> psycopg.Cursor[Any]:
-        cur = self.conn.cursor()
-        # Django loads jsonb as text (its JSONField decodes it); we want dicts.
-        cur.adapters.register_loader("jsonb", JsonbLoader)
-        cur.adapters.register_loader("jsonb", JsonbBinaryLoader)
-        return cur.execute(query, params)
+        return reads.cursor(self.conn).execute(query, params)
 
     def configure(self, settings: Mapping[str, str]) -> None:
         if self.nested:

@@ -14,17 +14,19 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ... import errors
 from ...client import filters
-from ...client.distance import Metric, distance_from_score, score_from_distance
+from ...client.distance import Metric
 from ...client.requests import IdPage, QueryRequest
-from ...client.results import Match, QueryResult, Vector
+from ...client.results import QueryResult, Vector
 from ...client.validation import Batch
 from ...errors import ConfigurationError, NotFoundError, ValidationError
 from ..base import BaseProvider, stats_result
+from . import nearest, reads
 from . import sql as queries
 from .connection import DjangoSource, PoolSource, Tx, register
 from .errors import map_errors
@@ -69,10 +71,17 @@ class PgvectorProvider(BaseProvider):
             )
         except ValidationError as exc:
             raise ConfigurationError(str(exc)) from None
+        # Our own pooled sessions get the settings most reads need (see reads.py).
+        session = {
+            "hnsw.iterative_scan": "relaxed_order",
+            "ivfflat.iterative_scan": "relaxed_order",
+        }
+        if self.timeout is not None:
+            session["statement_timeout"] = self._timeout_ms()
         self._source: PoolSource | DjangoSource = (
             DjangoSource(config["database"])
             if config["url"] is None
-            else PoolSource(config["url"], config["pool_size"], config["pool_timeout"])
+            else PoolSource(config["url"], config["pool_size"], config["pool_timeout"], session)
         )
         # Registry rows by index name; dropped whenever the index turns out to be missing.
         self._tables: dict[str, Table] = {}
@@ -93,14 +102,26 @@ class PgvectorProvider(BaseProvider):
             ):
                 tx = Tx(conn, nested)
                 if self.timeout is not None:
-                    milliseconds = max(1, round(self.timeout * 1000))
-                    tx.configure({"statement_timeout": str(milliseconds)})
+                    tx.configure({"statement_timeout": self._timeout_ms()})
                 yield tx
                 tx.restore()
         except NotFoundError:
             if index is not None:
                 self._tables.pop(index, None)
             raise
+
+    @contextlib.contextmanager
+    def _reading(self, index: str) -> Iterator[psycopg.Connection[Any]]:
+        """A connection outside any transaction, with errors mapped (see reads.py)."""
+        try:
+            with map_errors(index, secret=self._source.secret), self._source.connection() as conn:
+                yield conn
+        except NotFoundError:
+            self._tables.pop(index, None)
+            raise
+
+    def _timeout_ms(self) -> str:
+        return str(max(1, round((self.timeout or 0) * 1000)))
 
     def on_retry(self, exc: BaseException) -> None:
         """Called by the client before a retry: lets a broken connection be replaced."""
@@ -257,46 +278,20 @@ class PgvectorProvider(BaseProvider):
         return len(batch)
 
     def query(self, index: str, request: QueryRequest) -> QueryResult:
-        with self._session(index) as tx:
-            table = self._table(tx, index)
-            register(tx.conn)
-            settings = queries.query_settings(
-                table, request.top_k, request.filter is not None, request.options
-            )
-            max_distance = None
-            if request.score_threshold is not None:
-                bound = distance_from_score(table.metric, request.score_threshold)
-                if np.isfinite(bound):
-                    # A hair of slack: the client re-checks scores exactly.
-                    max_distance = bound + 1e-9 * max(1.0, abs(bound))
-            statement, params = queries.select_nearest(
-                table,
-                request.vector,
-                request.top_k,
-                request.namespace,
-                request.filter,
-                request.include_values,
-                request.include_metadata,
-                max_distance,
-            )
-            tx.configure(settings)
-            rows = tx.execute(statement, params).fetchall()
-        matches = []
-        for row in rows:
-            distance = float(row[1])
-            rest = list(row[2:])
-            values = _to_list(rest.pop(0)) if request.include_values else None
-            metadata = rest.pop(0) if request.include_metadata else None
-            matches.append(
-                Match(
-                    id=row[0],
-                    score=score_from_distance(table.metric, distance),
-                    distance=distance,
-                    values=values,
-                    metadata=metadata,
-                )
-            )
-        return QueryResult(matches, index=index, namespace=request.namespace)
+        if self._source.in_transaction():  # inside the caller's: a savepoint, SET LOCAL
+            with self._session(index) as tx:
+                table = self._table(tx, index)
+                register(tx.conn)
+                settings, statement, params = nearest.query(table, request)
+                tx.configure(settings)
+                rows = tx.execute(statement, params).fetchall()
+        else:  # one round trip (reads.py)
+            with self._reading(index) as conn:
+                table = self._table(Tx(conn, nested=False), index)
+                register(conn)
+                settings, statement, params = nearest.query(table, request)
+                rows = reads.select(conn, settings, statement, params)
+        return nearest.result(table, request, rows, index)
 
     def fetch(self, index: str, ids: list[str], namespace: str) -> dict[str, Vector]:
         with self._session(index) as tx:
@@ -308,7 +303,7 @@ class PgvectorProvider(BaseProvider):
                 ).format(table.ident),
                 [namespace, ids],
             ).fetchall()
-        found = {vid: Vector(vid, _to_list(emb), meta, namespace) for vid, emb, meta in rows}
+        found = {vid: Vector(vid, nearest.to_list(emb), meta, namespace) for vid, emb, meta in rows}
         return {vid: found[vid] for vid in ids if vid in found}
 
     def update(
@@ -396,7 +391,3 @@ class PgvectorProvider(BaseProvider):
         with self._session() as tx:
             cur = tx.execute(statement, params)  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
-
-
-def _to_list(value: Any) -> list[float]:
-    return value.to_list() if hasattr(value, "to_list") else list(value)

@@ -176,9 +176,10 @@ def query_settings(
     ef_search = validation.integer(
         "ef_search", options.get("ef_search", default_ef_search(top_k, filtered)), 1, MAX_EF_SEARCH
     )
-    # Without iterative scan an approximate index returns at most ef_search rows (or what
-    # survives the filter among them), so scan on whenever that could cut results short.
-    default_scan = "relaxed_order" if filtered or top_k > ef_search else "off"
+    # Without iterative scan an approximate index returns at most ef_search rows, fewer when
+    # a filter or the dead tuples of recent writes drop some: on by default (the query
+    # re-sorts what a relaxed order returns).
+    default_scan = "relaxed_order"
     scan = options.get("iterative_scan", default_scan)
     if scan not in ITERATIVE_SCANS:
         raise ValidationError(
@@ -203,9 +204,11 @@ def query_settings(
     return settings
 
 
-def set_config(settings: Mapping[str, str]) -> tuple[sql.Composed, list[str]]:
-    """One ``SELECT set_config(name, value, true), ...``: ``SET LOCAL`` with bound values."""
-    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in settings)
+def set_config(settings: Mapping[str, str], local: bool = True) -> tuple[sql.Composed, list[str]]:
+    """One ``SELECT set_config(name, value, true), ...``: ``SET LOCAL`` with bound values
+    (``SET`` for the whole session with ``local=False``)."""
+    call = "set_config(%s, %s, true)" if local else "set_config(%s, %s, false)"
+    calls = sql.SQL(", ").join(sql.SQL(call) for _ in settings)
     params = [part for item in settings.items() for part in item]
     return sql.SQL("SELECT {}").format(calls), params
 

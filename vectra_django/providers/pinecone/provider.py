@@ -32,7 +32,7 @@ from .records import (
     MAX_FETCH_IDS,
     MAX_INDEX_NAME,
     MAX_LIST_IDS,
-    check_id,
+    check_batch,
     check_metadata,
     convert_score,
     dense_schema,
@@ -266,18 +266,8 @@ class PineconeProvider(BaseProvider):
     # -- vectors -------------------------------------------------------------------------
 
     def validate_batch(self, batch: Batch) -> None:
-        """Pinecone's per-record limits, checked on the whole batch before any request
-        (Pinecone refuses a vector of zeros, in every metric)."""
-        zero = ~batch.values.any(axis=1) if len(batch.ids) else []
-        for vid, meta, is_zero in zip(batch.ids, batch.metadata, zero, strict=True):
-            check_id(vid)
-            if is_zero:
-                raise errors.ValidationError(
-                    f"Vector {vid!r} is all zeros, which Pinecone does not store. "
-                    "Leave it out, or give it a non-zero vector."
-                )
-            if meta:
-                check_metadata(vid, meta)
+        """Pinecone's per-record limits, checked on the whole batch before any request."""
+        check_batch(batch)
 
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
         records = [

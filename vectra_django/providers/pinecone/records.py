@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ... import errors
+from ...client.validation import Batch
 
 DENSE_FIELD = "_values"  # the schema field Pinecone's vector API reads and writes
 DEFAULT_NAMESPACE_ALIAS = "__default__"
@@ -94,3 +95,18 @@ def convert_score(metric: str, raw: float) -> tuple[float, float]:
     if metric == "dotproduct":
         return raw, -raw
     return raw, 1.0 - raw
+
+
+def check_batch(batch: Batch) -> None:
+    """Every record's id, metadata and values within Pinecone's limits (it refuses a vector
+    of zeros, in every metric), before any request is sent."""
+    zero = ~batch.values.any(axis=1) if len(batch.ids) else []
+    for vid, meta, is_zero in zip(batch.ids, batch.metadata, zero, strict=True):
+        check_id(vid)
+        if is_zero:
+            raise errors.ValidationError(
+                f"Vector {vid!r} is all zeros, which Pinecone does not store. "
+                "Leave it out, or give it a non-zero vector."
+            )
+        if meta:
+            check_metadata(vid, meta)

@@ -1,0 +1,95 @@
+"""Queries outside any transaction, in as few round trips as the session allows.
+
+A nearest-neighbour query needs a few settings (``hnsw.ef_search``, the iterative scan,
+a statement timeout). When the session already has them, the query goes alone: one round
+trip, like hand-written SQL. Otherwise ``BEGIN``, ``set_config(..., true)``, the query and
+``COMMIT`` go out together in psycopg's pipeline mode: still one round trip. The session's
+values are read once per connection. Reads are never prepared, so no generic plan can skip
+the vector index and ``plan_cache_mode`` needs no setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.types.json import JsonbBinaryLoader, JsonbLoader
+
+from . import sql as queries
+
+# pgvector's own defaults, for a session whose library is not loaded yet (its settings
+# read as NULL until then).
+_PGVECTOR_DEFAULTS = {
+    "hnsw.ef_search": "40",
+    "hnsw.iterative_scan": "off",
+    "ivfflat.iterative_scan": "off",
+    "ivfflat.probes": "1",
+}
+_READ_SESSION = (
+    "SELECT current_setting('hnsw.ef_search', true), "
+    "current_setting('hnsw.iterative_scan', true), "
+    "current_setting('ivfflat.iterative_scan', true), "
+    "current_setting('ivfflat.probes', true), "
+    "(SELECT setting FROM pg_settings WHERE name = 'statement_timeout')"
+)
+_NAMES = (*_PGVECTOR_DEFAULTS, "statement_timeout")
+_sessions: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[str, str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def session_settings(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """The settings this session runs with (read once per connection)."""
+    found = _sessions.get(conn)
+    if found is None:
+        row = conn.execute(_READ_SESSION, prepare=False).fetchone() or ()
+        found = {
+            name: value if value is not None else _PGVECTOR_DEFAULTS.get(name, "")
+            for name, value in zip(_NAMES, row, strict=True)
+        }
+        _sessions[conn] = found
+    return found
+
+
+def forget(conn: psycopg.Connection[Any]) -> None:
+    """Read the session's settings again next time (after a session-level ``SET``)."""
+    _sessions.pop(conn, None)
+
+
+def cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """A cursor that loads jsonb as dicts (Django's connections load it as text)."""
+    cur = conn.cursor()
+    cur.adapters.register_loader("jsonb", JsonbLoader)
+    cur.adapters.register_loader("jsonb", JsonbBinaryLoader)
+    return cur
+
+
+def select(
+    conn: psycopg.Connection[Any], settings: Mapping[str, str], statement: Any, params: Any
+) -> list[Any]:
+    """Run ``statement`` on ``conn`` (in autocommit mode) with ``settings`` in force."""
+    session = session_settings(conn)
+    needed = {
+        name: value
+        for name, value in settings.items()
+        if name != "plan_cache_mode" and session.get(name) != value
+    }
+    cur = cursor(conn)
+    if not needed:
+        return cur.execute(statement, params, prepare=False).fetchall()
+    try:
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            conn.execute(*queries.set_config(needed))
+            cur.execute(statement, params, prepare=False)
+            conn.execute("COMMIT")
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return cur.fetchall()
