@@ -165,6 +165,18 @@ def test_search_reports_latency_recall_and_filtered_rows(bench_url, tmp_path):
     assert isinstance(latency["met"], bool)
     assert isinstance(report["targets"]["filtered"]["met"], bool)
     assert any("Index Scan" in line for line in report["plans"]["raw_sql"])
+    assert {"client_query", "raw_sql_client_shape"} <= set(report["unfiltered"])
+    assert {"client_query_filter", "raw_sql_client_shape_filter"} <= set(report["filtered"])
+    client = report["targets"]["client"]
+    assert client["unfiltered_overhead_ms"] == pytest.approx(
+        report["unfiltered"]["client_query"]["latency_ms"]["p50"]
+        - report["unfiltered"]["raw_sql_client_shape"]["latency_ms"]["p50"],
+        abs=1e-3,
+    )
+    for mode in ("vector_search", "raw_sql", "client_query", "raw_sql_client_shape"):
+        for clients in ("1", "4", "16"):
+            row = report["concurrency"][mode][clients]
+            assert row["qps"] > 0 and 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
 
 
 def test_sync_outbox_reports_the_outbox_against_the_direct_path(bench_url, tmp_path):

@@ -237,7 +237,7 @@ def test_query_plan_stays_custom_and_uses_hnsw_past_the_auto_prepare_threshold(
             conn.execute(statement)
     for i in range(8):
         assert client.query(name, vector=matrix[i], top_k=5).ids[0] == f"v{i}"
-    plans = [json.loads(n.split("plan:", 1)[1]) for n in notices if "hits" in n]
+    plans = [json.loads(n.split("plan:", 1)[1]) for n in notices if "ORDER BY embedding" in n]
     assert len(plans) == 8
     for plan in plans:
         text = json.dumps(plan["Plan"])
@@ -245,7 +245,7 @@ def test_query_plan_stays_custom_and_uses_hnsw_past_the_auto_prepare_threshold(
     with client.provider._source.pool().connection() as conn:  # type: ignore[attr-defined]
         prepared = conn.execute(
             "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
-            ["WITH hits AS MATERIALIZED%"],
+            ["%ORDER BY embedding%"],
         ).fetchall()
     assert prepared == []
 

@@ -102,6 +102,10 @@ def _http_transient(exc: BaseException) -> bool | None:
     return None
 
 
+# One generator for every jitter: seeding one per call costs more than the call it wraps.
+_RNG = random.Random()
+
+
 class wait_backoff(wait_base):
     """Exponential backoff with ±25 % jitter, capped, preferring the server's ``retry_after``.
 
@@ -122,7 +126,7 @@ class wait_backoff(wait_base):
         self.backoff_factor = backoff_factor
         self.max_delay = max_delay
         self.jitter = jitter
-        self.rng = rng or random.Random()
+        self.rng = rng or _RNG
         self._exponential = wait_exponential(multiplier=base_delay, exp_base=backoff_factor)
 
     def __call__(self, retry_state: RetryCallState) -> float:

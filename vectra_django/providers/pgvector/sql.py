@@ -223,52 +223,46 @@ def select_nearest(
     include_metadata: bool,
     max_distance: float | None,
 ) -> tuple[sql.Composed, list[Any]]:
-    """Nearest neighbours, best first, as ``(id, distance[, embedding][, metadata])`` rows.
+    """Nearest neighbours as ``(id, distance[, embedding][, metadata])`` rows, in the vector
+    index's order: an iterative ``relaxed_order`` scan may return them slightly out of order,
+    and a stored zero vector's cosine distance is NaN, so the caller sorts them and reports
+    NaN as 1 (``nearest.result``).
 
-    The inner query is what the vector index serves; the materialized CTE then re-sorts
-    (iterative ``relaxed_order`` scans may return rows slightly out of order) and applies
-    the distance bound after the limit, as pgvector's documentation recommends.
+    With ``max_distance`` the bound applies after the limit, in a materialized CTE, as
+    pgvector's documentation recommends (a ``WHERE`` on the distance would keep the index
+    from serving the ``ORDER BY``).
     """
     columns = [
         sql.SQL("id"),
         sql.SQL("embedding {} {} AS distance").format(table.operator, table.param),
     ]
-    params: list[Any] = [vector]
-    # A stored zero vector has no direction: its cosine distance is NaN, reported as 1
-    # (score 0) like every other store does.
-    distance = (
-        sql.SQL("COALESCE(NULLIF(distance, 'NaN'::float8), 1)")
-        if table.metric == "cosine"
-        else sql.SQL("distance")
-    )
-    outer = [sql.SQL("id"), sql.SQL("{} AS distance").format(distance)]
     if include_values:
         columns.append(sql.SQL("embedding"))
-        outer.append(sql.SQL("embedding"))
     if include_metadata:
         columns.append(sql.SQL("metadata"))
-        outer.append(sql.SQL("metadata"))
     where, where_params = namespace_where(namespace, node)
-    params += where_params
-    params += [vector, top_k]
-    bound = sql.SQL("")
-    if max_distance is not None:
-        bound = sql.SQL(" WHERE {} <= %s").format(distance)
-        params.append(max_distance)
-    query = sql.SQL(
-        "WITH hits AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {where} "
-        "ORDER BY embedding {op} {param} LIMIT %s) "
-        "SELECT {outer} FROM hits{bound} ORDER BY distance"
+    params: list[Any] = [vector, *where_params, vector, top_k]
+    nearest = sql.SQL(
+        "SELECT {columns} FROM {table} WHERE {where} ORDER BY embedding {op} {param} LIMIT %s"
     ).format(
         columns=sql.SQL(", ").join(columns),
         table=table.ident,
         where=where,
         op=table.operator,
         param=table.param,
-        outer=sql.SQL(", ").join(outer),
-        bound=bound,
     )
-    return query, params
+    if max_distance is None:
+        return nearest, params
+    # NaN (a stored zero vector, under cosine) counts as distance 1.
+    distance = (
+        sql.SQL("COALESCE(NULLIF(distance, 'NaN'::float8), 1)")
+        if table.metric == "cosine"
+        else sql.SQL("distance")
+    )
+    query = sql.SQL(
+        "WITH hits AS MATERIALIZED ({nearest}) SELECT * FROM hits WHERE {} <= %s"
+    ).format(distance, nearest=nearest)
+    return query, [*params, max_distance]
 
 
 def namespace_where(namespace: str, node: filters.Node | None) -> tuple[sql.Composable, list[Any]]:
