@@ -33,6 +33,7 @@ from pgvector.psycopg import register_vector
 from search_client import (
     SESSION_OPTIONS,
     client_index,
+    client_lines,
     client_search,
     client_targets,
     run_concurrency,
@@ -623,6 +624,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{flt['recall_at_10']:.3f}, fewest rows {flt['min_rows']}: "
         f"**{'met' if flt['met'] else 'missed'}**.",
         "",
+        *client_lines(t.get("client"), report.get("concurrency"), report.get("session_options")),
         "## Plans",
         "",
         *[

@@ -188,3 +188,37 @@ def measure(
         "p95_ms": round(common.percentile(latencies, 95), 3),
         "p99_ms": round(common.percentile(latencies, 99), 3),
     }
+
+
+def client_lines(
+    target: dict[str, Any] | None, concurrency: dict[str, Any] | None, options: str | None
+) -> list[str]:
+    """The Markdown of the client target and the concurrency table (empty for old reports)."""
+    if not target or not concurrency:
+        return []
+    verdict = {True: "met", False: "missed"}
+    rows = [
+        [
+            f"`{mode}`",
+            clients,
+            f"{r['qps']:,.0f}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p95_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+        ]
+        for mode, by_clients in concurrency.items()
+        for clients, r in by_clients.items()
+    ]
+    return [
+        "## The client",
+        "",
+        f"Target `client_query` p50 <= its SQL by hand + 0.3 ms: unfiltered overhead "
+        f"{target['unfiltered_overhead_ms']:.2f} ms (**{verdict[target['unfiltered_met']]}**), "
+        f"at 1 % {target['filtered_overhead_ms']:.2f} ms "
+        f"(**{verdict[target['filtered_met']]}**).",
+        "",
+        f"## Concurrent clients (sessions run with `{options}`)",
+        "",
+        common.md_table(["mode", "clients", "QPS", "p50 ms", "p95 ms", "p99 ms"], rows),
+        "",
+    ]
