@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -211,8 +212,32 @@ class RetryPolicy:
         on_retry: Callable[[BaseException], None] | None = None,
         **kwargs: Any,
     ) -> R:
-        """``fn(*args, **kwargs)``, retried per this policy."""
-        return self.retrying(on_retry)(fn, *args, **kwargs)
+        """``fn(*args, **kwargs)``, retried per this policy.
+
+        The first attempt runs outside tenacity, whose controller costs more than a fast
+        query: most calls succeed at once. When it fails with a retryable error, tenacity
+        takes over as if it had made that attempt itself (it is replayed as tenacity's
+        first), so attempt numbers, waits, logs and ``on_retry`` are exactly as without
+        this shortcut.
+        """
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as exc:
+            if int(self.max_attempts) <= 1 or not isinstance(exc, Exception):
+                raise
+            if not is_retryable(exc):
+                raise
+            first: BaseException | None = exc
+
+        @functools.wraps(fn)
+        def attempt(*a: Any, **k: Any) -> R:
+            nonlocal first
+            if first is not None:
+                failed, first = first, None
+                raise failed
+            return fn(*a, **k)
+
+        return self.retrying(on_retry)(attempt, *args, **kwargs)
 
     def wraps(
         self, fn: Callable[P, R], on_retry: Callable[[BaseException], None] | None = None

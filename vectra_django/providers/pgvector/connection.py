@@ -69,15 +69,11 @@ class PoolSource:
                     kwargs={"autocommit": True},
                     configure=self._configure,
                     check=self._check,
-                    reset=self._returned,
                     name="vectra-pgvector",
                 )
                 pool.open(wait=False)
                 self._pool = pool
             return self._pool
-
-    def _returned(self, conn: psycopg.Connection[Any]) -> None:
-        self._last_used[conn] = time.monotonic()
 
     def _check(self, conn: psycopg.Connection[Any]) -> None:
         """Check a connection idle for a while (a round trip) before lending it; one used
@@ -99,11 +95,14 @@ class PoolSource:
         """A pooled connection in autocommit mode, outside any transaction."""
         with self.pool().connection() as conn:
             yield conn
+            self._last_used[conn] = time.monotonic()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        with self.pool().connection() as conn, conn.transaction():
-            yield conn
+        with self.pool().connection() as conn:
+            with conn.transaction():
+                yield conn
+            self._last_used[conn] = time.monotonic()
 
     def on_retry(self, exc: BaseException) -> None:
         """After a lost connection, drop every broken connection the pool holds, so the
