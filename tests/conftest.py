@@ -59,3 +59,11 @@ def iterative_session(db):
     _session.clear()
     yield
     _session.clear()  # the SET LOCAL ends with the test's transaction
+
+
+@pytest.fixture
+def fresh_clients() -> Iterator[None]:
+    """Clients built anew for the test and closed after it (``usefixtures`` it)."""
+    clients.reset()
+    yield
+    clients.reset()

@@ -15,16 +15,9 @@ from django.db import connection
 from django.db.models import Count, Max
 
 from tests.testapp.models import Document
-from vectra_django import clients
 
 LIMIT = 100
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients():
-    clients.reset()
-    yield
-    clients.reset()
+pytestmark = pytest.mark.usefixtures("fresh_clients")
 
 
 @pytest.fixture

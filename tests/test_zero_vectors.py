@@ -9,18 +9,14 @@ import pytest
 from django.db import connection
 
 from tests.testapp.models import Document, RemoteDocument
-from vectra_django import clients
 from vectra_django.errors import ValidationError
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_clients(settings):
+def immediate_sync(settings, fresh_clients):
     settings.VECTRA_SYNC = "immediate"
-    clients.reset()
-    yield
-    clients.reset()
 
 
 def test_a_zero_query_vector_is_a_validation_error_in_place():

@@ -17,13 +17,7 @@ from vectra_django import clients
 from vectra_django.models import SyncEntry
 
 committed = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients():
-    clients.reset()
-    yield
-    clients.reset()
+pytestmark = pytest.mark.usefixtures("fresh_clients")
 
 
 def reindex(*args, **kwargs):
