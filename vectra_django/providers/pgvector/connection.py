@@ -84,6 +84,7 @@ class PoolSource:
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         register(conn)
+        reads.load_jsonb_as_dicts(conn)
         if self.session:
             conn.execute(*queries.set_config(self.session, local=False))
 

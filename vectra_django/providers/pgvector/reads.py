@@ -60,11 +60,24 @@ def forget(conn: psycopg.Connection[Any]) -> None:
     _sessions.pop(conn, None)
 
 
+# Connections of our own pools, which load jsonb as dicts themselves.
+_dict_jsonb: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+
+def load_jsonb_as_dicts(conn: psycopg.Connection[Any]) -> None:
+    """Make ``conn`` itself load jsonb as dicts (for connections only this package uses)."""
+    conn.adapters.register_loader("jsonb", JsonbLoader)
+    conn.adapters.register_loader("jsonb", JsonbBinaryLoader)
+    _dict_jsonb.add(conn)
+
+
 def cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
-    """A cursor that loads jsonb as dicts (Django's connections load it as text)."""
+    """A cursor that loads jsonb as dicts (Django's connections load it as text, so there
+    the cursor is told to)."""
     cur = conn.cursor()
-    cur.adapters.register_loader("jsonb", JsonbLoader)
-    cur.adapters.register_loader("jsonb", JsonbBinaryLoader)
+    if conn not in _dict_jsonb:
+        cur.adapters.register_loader("jsonb", JsonbLoader)
+        cur.adapters.register_loader("jsonb", JsonbBinaryLoader)
     return cur
 
 
@@ -81,12 +94,13 @@ def select(
     cur = cursor(conn)
     if not needed:
         return cur.execute(statement, params, prepare=False).fetchall()
+    control = conn.cursor()
     try:
         with conn.pipeline():
-            conn.execute("BEGIN")
-            conn.execute(*queries.set_config(needed))
+            control.execute("BEGIN")
+            control.execute(*queries.set_config(needed))
             cur.execute(statement, params, prepare=False)
-            conn.execute("COMMIT")
+            control.execute("COMMIT")
     except BaseException:
         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
             with contextlib.suppress(psycopg.Error):
