@@ -13,9 +13,6 @@ from ...client.results import Match, QueryResult
 from . import sql as queries
 from .sql import Table
 
-# (schema, table, metric, halfvec, include_values, include_metadata) -> SQL
-_plain: dict[tuple[Any, ...], str] = {}
-
 
 def query(table: Table, request: QueryRequest) -> tuple[dict[str, str], Any, list[Any]]:
     """The settings, SQL and parameters of ``request`` on ``table``."""
@@ -28,17 +25,6 @@ def query(table: Table, request: QueryRequest) -> tuple[dict[str, str], Any, lis
         if np.isfinite(bound):
             # A hair of slack: the client re-checks scores exactly.
             max_distance = bound + 1e-9 * max(1.0, abs(bound))
-    if request.filter is None and max_distance is None:
-        # The commonest shape: its SQL depends on the table and columns only, so it is
-        # composed once (composing costs about a tenth of a millisecond).
-        flags = (request.include_values, request.include_metadata)
-        key = (table.schema, table.table, table.metric, table.halfvec, *flags)
-        statement = _plain.get(key)
-        if statement is None:
-            composed, _ = queries.select_nearest(table, request.vector, 1, "", None, *flags, None)
-            statement = _plain[key] = composed.as_string()
-        params = [request.vector, request.namespace, request.vector, request.top_k]
-        return settings, statement, params
     statement, params = queries.select_nearest(
         table,
         request.vector,

@@ -349,10 +349,11 @@ class PgvectorProvider(BaseProvider):
             if delete_all:
                 where, params = queries.namespace_where(namespace, None)
             elif ids is not None:
-                where, params = sql.SQL("namespace = %s AND id = ANY(%s)"), [namespace, ids]
+                where, params = "namespace = %s AND id = ANY(%s)", [namespace, ids]
             else:
                 where, params = queries.namespace_where(namespace, filter)
-            cur = tx.execute(sql.SQL("DELETE FROM {} WHERE {}").format(table.ident, where), params)
+            statement = sql.SQL("DELETE FROM {} WHERE {}").format(table.ident, sql.SQL(where))
+            cur = tx.execute(statement, params)
             return cur.rowcount
 
     def list_ids(

@@ -221,7 +221,7 @@ def select_nearest(
     include_values: bool,
     include_metadata: bool,
     max_distance: float | None,
-) -> tuple[sql.Composed, list[Any]]:
+) -> tuple[str, list[Any]]:
     """Nearest neighbours as ``(id, distance[, embedding][, metadata])`` rows, in the vector
     index's order: an iterative ``relaxed_order`` scan may return them slightly out of order,
     and a stored zero vector's cosine distance is NaN, so the caller sorts them and reports
@@ -231,6 +231,39 @@ def select_nearest(
     pgvector's documentation recommends (a ``WHERE`` on the distance would keep the index
     from serving the ``ORDER BY``).
     """
+    where, where_params = namespace_where(namespace, node)
+    params: list[Any] = [vector, *where_params, vector, top_k]
+    bounded = max_distance is not None
+    if bounded:
+        params.append(max_distance)
+    key = (
+        table.schema,
+        table.table,
+        table.metric,
+        table.halfvec,
+        include_values,
+        include_metadata,
+        where,
+        bounded,
+    )
+    statement = _nearest_statements.get(key)
+    if statement is None:
+        if len(_nearest_statements) >= 4096:  # filter shapes are few; this bounds the odd case
+            _nearest_statements.clear()
+        statement = _nearest_statements[key] = _compose_nearest(
+            table, include_values, include_metadata, where, bounded
+        )
+    return statement, params
+
+
+# Composed SQL as text, per table, columns and filter shape (values are parameters):
+# composing costs more than the rest of a query's Python.
+_nearest_statements: dict[tuple[Any, ...], str] = {}
+
+
+def _compose_nearest(
+    table: Table, include_values: bool, include_metadata: bool, where: str, bounded: bool
+) -> str:
     columns = [
         sql.SQL("id"),
         sql.SQL("embedding {} {} AS distance").format(table.operator, table.param),
@@ -239,36 +272,34 @@ def select_nearest(
         columns.append(sql.SQL("embedding"))
     if include_metadata:
         columns.append(sql.SQL("metadata"))
-    where, where_params = namespace_where(namespace, node)
-    params: list[Any] = [vector, *where_params, vector, top_k]
     nearest = sql.SQL(
         "SELECT {columns} FROM {table} WHERE {where} ORDER BY embedding {op} {param} LIMIT %s"
     ).format(
         columns=sql.SQL(", ").join(columns),
         table=table.ident,
-        where=where,
+        where=sql.SQL(where),
         op=table.operator,
         param=table.param,
     )
-    if max_distance is None:
-        return nearest, params
-    # NaN (a stored zero vector, under cosine) counts as distance 1.
-    distance = (
-        sql.SQL("COALESCE(NULLIF(distance, 'NaN'::float8), 1)")
-        if table.metric == "cosine"
-        else sql.SQL("distance")
-    )
-    query = sql.SQL(
-        "WITH hits AS MATERIALIZED ({nearest}) SELECT * FROM hits WHERE {} <= %s"
-    ).format(distance, nearest=nearest)
-    return query, [*params, max_distance]
+    if bounded:
+        # NaN (a stored zero vector, under cosine) counts as distance 1.
+        distance = sql.SQL(
+            "COALESCE(NULLIF(distance, 'NaN'::float8), 1)"
+            if table.metric == "cosine"
+            else "distance"
+        )
+        nearest = sql.SQL(
+            "WITH hits AS MATERIALIZED ({}) SELECT * FROM hits WHERE {} <= %s"
+        ).format(nearest, distance)
+    return nearest.as_string()
 
 
-def namespace_where(namespace: str, node: filters.Node | None) -> tuple[sql.Composable, list[Any]]:
+def namespace_where(namespace: str, node: filters.Node | None) -> tuple[str, list[Any]]:
+    """``namespace = %s``, and the filter's condition: fixed SQL text, values as parameters."""
     if node is None:
-        return sql.SQL("namespace = %s"), [namespace]
+        return "namespace = %s", [namespace]
     condition, params = compile_filter(node)
-    return sql.SQL("namespace = %s AND {}").format(condition), [namespace, *params]
+    return f"namespace = %s AND {condition}", [namespace, *params]
 
 
 def upsert_values(table: Table) -> sql.Composed:
@@ -293,37 +324,38 @@ _ON_CONFLICT = sql.SQL(
 # -- filters ------------------------------------------------------------------------------
 
 
-def compile_filter(node: filters.Node) -> tuple[sql.Composable, list[Any]]:
+def compile_filter(node: filters.Node) -> tuple[str, list[Any]]:
     """SQL over the ``metadata`` column with exactly :func:`filters.evaluate`'s semantics.
 
     Every piece is true or false, never NULL, so ``NOT`` and ``OR`` compose. Equality is
     ``@>`` containment (GIN-indexable, type-aware: ``true`` never contains ``1``, ``1``
-    contains ``1.0``); range operators only look at JSON numbers.
+    contains ``1.0``); range operators only look at JSON numbers. The text is fixed per
+    operator; keys and values are parameters.
     """
     if isinstance(node, filters.And | filters.Or):
         parts = [compile_filter(child) for child in node.children]
-        joiner = sql.SQL(" AND " if isinstance(node, filters.And) else " OR ")
+        joiner = " AND " if isinstance(node, filters.And) else " OR "
         return (
-            sql.SQL("({})").format(joiner.join(p[0] for p in parts)),
+            "(" + joiner.join(p[0] for p in parts) + ")",
             [param for p in parts for param in p[1]],
         )
     key, op, value = node.key, node.op, node.value
     if op in ("$eq", "$ne"):
         text = "metadata @> %s::jsonb"
-        return sql.SQL(text if op == "$eq" else f"NOT ({text})"), [Jsonb({key: value})]
+        return (text if op == "$eq" else f"NOT ({text})"), [Jsonb({key: value})]
     if op in ("$in", "$nin"):
         text = "metadata @> ANY(%s::jsonb[])"
         params = [[Jsonb({key: v}) for v in value]]
-        return sql.SQL(text if op == "$in" else f"NOT ({text})"), params
+        return (text if op == "$in" else f"NOT ({text})"), params
     if op == "$exists":
-        return sql.SQL("metadata ? %s" if value else "NOT (metadata ? %s)"), [key]
+        return ("metadata ? %s" if value else "NOT (metadata ? %s)"), [key]
     comparison = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
     # CASE fixes the evaluation order, so the cast never sees a string or a boolean.
     text = (
         "(CASE WHEN jsonb_typeof(metadata -> %s) = 'number' "
         f"THEN (metadata ->> %s)::numeric {comparison} %s::numeric ELSE false END)"
     )
-    return sql.SQL(text), [key, key, _exact_decimal(value)]
+    return text, [key, key, _exact_decimal(value)]
 
 
 def _exact_decimal(value: int | float) -> Decimal:
