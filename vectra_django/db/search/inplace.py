@@ -3,10 +3,8 @@ the model's own database (the column is the index).
 
 The queryset's own filters, ``filter=`` compiled to ``Q``, the score threshold as a distance
 bound and ``ORDER BY distance LIMIT n`` make one statement. It runs lazily, like any
-queryset, inside a short transaction that first sets ``hnsw.ef_search``, ``plan_cache_mode``
-and, when filtered, pgvector's iterative scan (``SET LOCAL`` semantics: inside an outer
-transaction they last until it ends); when the session's settings already serve the search,
-the query runs alone.
+queryset; the settings it needs (``hnsw.ef_search``, the iterative scan) travel with its
+query vector and are applied by :mod:`.session` wherever the statement runs.
 """
 
 from __future__ import annotations
