@@ -480,3 +480,16 @@ def test_nul_in_an_update_is_refused(django_client, name) -> None:
     with pytest.raises(errors.ValidationError, match="NUL"):
         django_client.update(name, "v", metadata={"k": "a\x00b"})
     assert django_client.fetch(name, ["v"])["v"].metadata == {"k": "ok"}
+
+
+def test_the_pool_lends_the_connection_returned_last(url_client: ClientFactory) -> None:
+    """Its backend's caches are warm; psycopg_pool on its own lends the oldest idle one."""
+    client = url_client(pool_size=2)
+    source = client.provider._source  # type: ignore[attr-defined]
+    with source.connection() as first, source.connection() as second:
+        assert first is not second  # two connections open, then both idle again
+    lent = []
+    for _ in range(4):
+        with source.connection() as conn:
+            lent.append(conn)
+    assert all(conn is first for conn in lent)  # `first` went back to the pool last
