@@ -207,16 +207,16 @@ def test_upsert_copy_twice_in_one_caller_transaction(django_client: Client, name
     assert django_client.stats(name)["total_vector_count"] == 200
 
 
-def test_query_plan_stays_custom_and_uses_hnsw_past_the_auto_prepare_threshold(
+def test_query_plan_stays_custom_and_uses_hnsw_after_auto_prepare(
     url_client: ClientFactory, name: str
 ) -> None:
     """psycopg prepares a statement on its fifth execution; from then on PostgreSQL may
     switch to a generic plan that cannot order by the HNSW index.
 
     auto_explain reports the plan each execution actually ran. At a test-sized table
-    PostgreSQL would happen to keep custom plans even for a prepared statement (the switch
-    shows at ~100k rows), so besides the index scan this asserts that the query was never
-    prepared: each execution is planned with its own vector.
+    PostgreSQL would happen to keep custom plans even without ``force_custom_plan`` (the
+    switch shows at ~100k rows), so besides the index scan this asserts the setting the
+    pool's session runs with and that the prepared statement never ran a generic plan.
     """
     client = url_client(pool_size=1)  # one connection: the one we watch
     client.create_index(name, dimension=16)
@@ -242,12 +242,14 @@ def test_query_plan_stays_custom_and_uses_hnsw_past_the_auto_prepare_threshold(
     for plan in plans:
         text = json.dumps(plan["Plan"])
         assert '"Node Type": "Index Scan"' in text and f"{table}_embedding_idx" in text
+        assert plan["Settings"]["plan_cache_mode"] == "force_custom_plan"
     with client.provider._source.pool().connection() as conn:  # type: ignore[attr-defined]
         prepared = conn.execute(
-            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
             ["%ORDER BY embedding%"],
         ).fetchall()
-    assert prepared == []
+    assert prepared and prepared[0][0] == 0 and prepared[0][1] >= 3
 
 
 def test_query_filtered_with_iterative_scan_returns_k_rows(

@@ -75,6 +75,7 @@ class PgvectorProvider(BaseProvider):
         session = {
             "hnsw.iterative_scan": "relaxed_order",
             "ivfflat.iterative_scan": "relaxed_order",
+            "plan_cache_mode": "force_custom_plan",
         }
         if self.timeout is not None:
             session["statement_timeout"] = self._timeout_ms()

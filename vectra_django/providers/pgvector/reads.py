@@ -4,8 +4,9 @@ A nearest-neighbour query needs a few settings (``hnsw.ef_search``, the iterativ
 a statement timeout). When the session already has them, the query goes alone: one round
 trip, like hand-written SQL. Otherwise ``BEGIN``, ``set_config(..., true)``, the query and
 ``COMMIT`` go out together in psycopg's pipeline mode: still one round trip. The session's
-values are read once per connection. Reads are never prepared, so no generic plan can skip
-the vector index and ``plan_cache_mode`` needs no setting.
+values are read once per connection. A generic plan cannot order by the vector index, so
+reads are prepared (after psycopg's threshold) only in sessions that run with
+``plan_cache_mode = force_custom_plan``, as the pools' own do, and never elsewhere.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ _READ_SESSION = (
     "current_setting('hnsw.iterative_scan', true), "
     "current_setting('ivfflat.iterative_scan', true), "
     "current_setting('ivfflat.probes', true), "
-    "(SELECT setting FROM pg_settings WHERE name = 'statement_timeout')"
+    "(SELECT setting FROM pg_settings WHERE name = 'statement_timeout'), "
+    "current_setting('plan_cache_mode')"
 )
-_NAMES = (*_PGVECTOR_DEFAULTS, "statement_timeout")
+_NAMES = (*_PGVECTOR_DEFAULTS, "statement_timeout", "plan_cache_mode")
 _sessions: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[str, str]] = (
     weakref.WeakKeyDictionary()
 )
@@ -91,15 +93,18 @@ def select(
         for name, value in settings.items()
         if name != "plan_cache_mode" and session.get(name) != value
     }
+    # Prepared (psycopg's own threshold) only where every plan is custom: a generic plan
+    # cannot order by the vector index.
+    prepare = None if session.get("plan_cache_mode") == "force_custom_plan" else False
     cur = cursor(conn)
     if not needed:
-        return cur.execute(statement, params, prepare=False).fetchall()
+        return cur.execute(statement, params, prepare=prepare).fetchall()
     control = conn.cursor()
     try:
         with conn.pipeline():
             control.execute("BEGIN")
             control.execute(*queries.set_config(needed))
-            cur.execute(statement, params, prepare=False)
+            cur.execute(statement, params, prepare=prepare)
             control.execute("COMMIT")
     except BaseException:
         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
