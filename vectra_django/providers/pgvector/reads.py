@@ -57,11 +57,6 @@ def session_settings(conn: psycopg.Connection[Any]) -> dict[str, str]:
     return found
 
 
-def forget(conn: psycopg.Connection[Any]) -> None:
-    """Read the session's settings again next time (after a session-level ``SET``)."""
-    _sessions.pop(conn, None)
-
-
 # Connections of our own pools, which load jsonb as dicts themselves.
 _dict_jsonb: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 
