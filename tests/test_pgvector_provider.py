@@ -495,3 +495,36 @@ def test_the_pool_lends_the_connection_returned_last(url_client: ClientFactory) 
         with source.connection() as conn:
             lent.append(conn)
     assert all(conn is first for conn in lent)  # `first` went back to the pool last
+
+
+def test_a_failed_pipelined_query_rolls_back_and_leaves_the_pooled_connection_usable(
+    url_client: ClientFactory, name: str
+) -> None:
+    client = url_client(pool_size=1)
+    client.create_index(name, dimension=2)
+    client.upsert(name, [{"id": "x", "values": [1.0, 0.0], "metadata": {"k": "v"}}])
+    table = client.describe_index(name)["table"]
+    assert client.query(name, vector=[1.0, 0.0], top_k=1, filter={"k": "v"}).ids == ["x"]
+    client.provider.execute(f'DROP TABLE "{table}"')  # behind the client's back
+    with pytest.raises(errors.NotFoundError):
+        # filtered: ef_search=200 is set, so BEGIN, the settings, the query and COMMIT go
+        # out in one pipeline, and the query fails inside it
+        client.query(name, vector=[1.0, 0.0], top_k=1, filter={"k": "v"})
+    assert client.healthy()
+    with client.provider._source.connection() as conn:  # type: ignore[attr-defined]
+        assert conn.info.transaction_status.name == "IDLE"
+        assert conn.execute("SELECT current_setting('hnsw.ef_search', true)").fetchone() != ("200",)
+
+
+def test_a_query_failing_inside_its_pipeline_leaves_no_transaction_open(
+    request: pytest.FixtureRequest,
+) -> None:
+    import psycopg
+
+    from vectra_django.providers.pgvector import reads
+
+    with psycopg.connect(url_for_test_database(request), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            reads.select(conn, {"hnsw.ef_search": "200"}, "SELECT * FROM no_such_table", [])
+        assert conn.info.transaction_status.name == "IDLE"  # rolled back, not left failed
+        assert conn.execute("SELECT 1").fetchone() == (1,)
