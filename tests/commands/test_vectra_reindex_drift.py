@@ -20,6 +20,16 @@ committed = pytest.mark.django_db(transaction=True)
 pytestmark = pytest.mark.usefixtures("fresh_clients")
 
 
+@pytest.fixture
+def unlistable_store(settings):
+    """The synced test models' store, on a memory provider that cannot list ids."""
+    settings.VECTRA = {
+        **settings.VECTRA,
+        remote_stores.ALIAS: {"PROVIDER": "tests.testapp.providers.UnlistableMemoryProvider"},
+    }
+    clients.reset()
+
+
 def reindex(*args, **kwargs):
     out = StringIO()
     call_command("vectra_reindex", *args, stdout=out, **kwargs)
@@ -88,12 +98,7 @@ def test_check_reports_pending_outbox_entries(settings):
 
 
 @committed
-def test_check_without_id_listing_counts_only_ghosts_of_null_vectors(settings):
-    settings.VECTRA = {
-        **settings.VECTRA,
-        remote_stores.ALIAS: {"PROVIDER": "tests.testapp.providers.UnlistableMemoryProvider"},
-    }
-    clients.reset()
+def test_check_without_id_listing_counts_only_ghosts_of_null_vectors(unlistable_store):
     RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
     with connection.cursor() as cursor:
         cursor.execute("UPDATE testapp_remotedocument SET embedding = NULL")
@@ -120,12 +125,7 @@ def test_plain_reindex_removes_ghosts_and_keep_extra_keeps_them():
 
 
 @committed
-def test_a_store_that_cannot_list_ids_warns_instead_of_removing(settings):
-    settings.VECTRA = {
-        **settings.VECTRA,
-        remote_stores.ALIAS: {"PROVIDER": "tests.testapp.providers.UnlistableMemoryProvider"},
-    }
-    clients.reset()
+def test_a_store_that_cannot_list_ids_warns_instead_of_removing(unlistable_store):
     RemoteDocument.objects.create(title="a", embedding=[1, 0, 0])
     output = reindex("testapp.RemoteDocument")
     assert "Ghosts not removed" in output and "--clear" in output
