@@ -52,13 +52,13 @@ def iterative_session(db):
     defaults then need no settings of their own."""
     from django.db import connection
 
-    from vectra_django.db.search.parameters import _session
+    from vectra_django.postgres import forget_session_settings
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    _session.clear()
+    forget_session_settings()
     yield
-    _session.clear()  # the SET LOCAL ends with the test's transaction
+    forget_session_settings()  # the SET LOCAL ends with the test's transaction
 
 
 @pytest.fixture

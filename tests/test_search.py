@@ -120,16 +120,16 @@ def test_search_sets_what_the_defaults_do_not_give(docs, filtered, limit, expect
 
 
 def test_a_session_with_a_lower_ef_search_gets_it_raised(docs):
-    from vectra_django.db.search.parameters import _session
+    from vectra_django.postgres import forget_session_settings
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.ef_search = 2")
-    _session.clear()
+    forget_session_settings()
     try:
         with CaptureQueriesContext(connection) as ctx:
             results = list(Document.objects.vector_search([1, 0, 0], limit=3))
     finally:
-        _session.clear()  # the SET LOCAL ends with the test's transaction
+        forget_session_settings()  # the SET LOCAL ends with the test's transaction
     assert len(results) == 3
     assert any("set_config" in sql for sql in search_statements(ctx))
 

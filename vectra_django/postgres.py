@@ -1,15 +1,19 @@
 """PostgreSQL and pgvector facts that the client's pgvector provider and the ORM side share.
 
 Public, and free of both sides' internals: the ``hnsw.ef_search`` defaults, pgvector's
-limits, the text form of a vector and the registration of pgvector's psycopg types.
+limits, the text form of a vector, the registration of pgvector's psycopg types, and the
+search settings a session runs with, set with ``set_config`` in one pipelined transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 # pgvector's limits for hnsw.ef_search and the HNSW build parameters.
 MAX_EF_SEARCH = 1000
@@ -43,3 +47,70 @@ def register(conn: psycopg.Connection[Any]) -> None:
     except psycopg.ProgrammingError:
         return  # no vector extension yet: tried again by the next operation that needs it
     _registered.add(conn)
+
+
+# pgvector's own defaults, for a session whose library is not loaded yet (its settings
+# read as NULL until then).
+_PGVECTOR_DEFAULTS = {
+    "hnsw.ef_search": str(EF_SEARCH),
+    "hnsw.iterative_scan": "off",
+    "ivfflat.iterative_scan": "off",
+    "ivfflat.probes": "1",
+}
+_READ_SESSION = (
+    "SELECT current_setting('hnsw.ef_search', true), "
+    "current_setting('hnsw.iterative_scan', true), "
+    "current_setting('ivfflat.iterative_scan', true), "
+    "current_setting('ivfflat.probes', true), "
+    "(SELECT setting FROM pg_settings WHERE name = 'statement_timeout'), "
+    "current_setting('plan_cache_mode')"
+)
+_NAMES = (*_PGVECTOR_DEFAULTS, "statement_timeout", "plan_cache_mode")
+_sessions: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[str, str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def session_settings(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """The search settings ``conn``'s session runs with, read once per connection (the
+    server's configuration or the connection's options may change pgvector's defaults)."""
+    found = _sessions.get(conn)
+    if found is None:
+        row = conn.execute(_READ_SESSION, prepare=False).fetchone() or ()
+        found = {
+            name: value if value is not None else _PGVECTOR_DEFAULTS.get(name, "")
+            for name, value in zip(_NAMES, row, strict=True)
+        }
+        _sessions[conn] = found
+    return found
+
+
+def forget_session_settings() -> None:
+    """Read every session's settings again (after a ``SET`` behind this package's back)."""
+    _sessions.clear()
+
+
+def set_config(settings: Mapping[str, str], local: bool = True) -> tuple[str, list[str]]:
+    """One ``SELECT set_config(name, value, true), ...``: ``SET LOCAL`` with bound values
+    (``SET`` for the whole session with ``local=False``)."""
+    call = "set_config(%s, %s, true)" if local else "set_config(%s, %s, false)"
+    params = [part for item in settings.items() for part in item]
+    return "SELECT " + ", ".join([call] * len(settings)), params
+
+
+@contextlib.contextmanager
+def pipelined_transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """``BEGIN`` and ``COMMIT`` around the block's statements, all sent in one psycopg
+    pipeline (one round trip) on ``conn`` in autocommit mode; rolled back if any fails,
+    so the connection is never left in a failed transaction."""
+    control = conn.cursor()
+    try:
+        with conn.pipeline():
+            control.execute("BEGIN")
+            yield
+            control.execute("COMMIT")
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+        raise

@@ -21,11 +21,8 @@ import numpy as np
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from ...postgres import EF_SEARCH, vector_text
+from ...postgres import session_settings, vector_text
 
-# (hnsw.ef_search, hnsw.iterative_scan) as each session has them: pgvector's defaults
-# unless the server's configuration or the connection's options change them.
-_session: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
 _prepared: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -128,22 +125,8 @@ def needs_settings(connection: Any, ef_search: int, order: str) -> bool:
     """Whether a search needing ``ef_search`` and pgvector's iterative scan in ``order``
     (``"relaxed_order"`` or ``"strict_order"``) must set them first: not when the session
     already runs with enough (the server's or the connection's own configuration)."""
-    session_ef, iterative = _session_settings(connection)
-    serves = iterative == "strict_order" or iterative == order
-    return ef_search > session_ef or not serves
-
-
-def _session_settings(connection: Any) -> tuple[int, str]:
     connection.ensure_connection()
-    raw = connection.connection
-    found = _session.get(raw)
-    if found is None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT current_setting('hnsw.ef_search', true), "
-                "current_setting('hnsw.iterative_scan', true)"
-            )
-            ef_text, iterative = cursor.fetchone()
-        # NULL until pgvector's library loads in the session, with its defaults then.
-        found = _session[raw] = (int(ef_text) if ef_text else EF_SEARCH, iterative or "off")
-    return found
+    session = session_settings(connection.connection)
+    iterative = session["hnsw.iterative_scan"]
+    serves = iterative == "strict_order" or iterative == order
+    return ef_search > int(session["hnsw.ef_search"]) or not serves

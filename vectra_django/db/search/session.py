@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from psycopg.pq import TransactionStatus
 
+from ...postgres import pipelined_transaction, set_config
 from .parameters import QueryVector, needs_settings
 
 # pgvector's distance operators: a statement without one binds no search vector.
@@ -73,14 +73,14 @@ def options_of(params: Any) -> SearchOptions | None:
 def settings_statement(options: SearchOptions, order: str) -> tuple[str, list[str]]:
     """One ``SELECT set_config(..., true), ...`` for ``options``. IVFFlat has no strict
     order: its results may come slightly out of order where nothing re-sorts them."""
-    pairs = [
-        ("hnsw.ef_search", str(options.ef_search)),
-        ("plan_cache_mode", "force_custom_plan"),
-        ("hnsw.iterative_scan", order),
-        ("ivfflat.iterative_scan", "relaxed_order"),
-    ]
-    sql = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in pairs)
-    return sql, [value for pair in pairs for value in pair]
+    return set_config(
+        {
+            "hnsw.ef_search": str(options.ef_search),
+            "plan_cache_mode": "force_custom_plan",
+            "hnsw.iterative_scan": order,
+            "ivfflat.iterative_scan": "relaxed_order",
+        }
+    )
 
 
 def _apply(execute: Any, sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
@@ -117,19 +117,11 @@ def _pipelined(
 ) -> Any:
     """``BEGIN``, the settings, the query and ``COMMIT`` sent together: one round trip in
     autocommit mode instead of four. The query's rows stay on its cursor."""
-    raw = connection.connection
     settings = connection.cursor()  # Django's, so query logs show the settings too
     with connection.wrap_database_errors:
         try:
-            with raw.pipeline():
-                raw.execute("BEGIN")
+            with pipelined_transaction(connection.connection):
                 settings.execute(statement, args)
-                result = execute(sql, params, False, context)
-                raw.execute("COMMIT")
-        except BaseException:
-            if raw.info.transaction_status != TransactionStatus.IDLE:
-                raw.execute("ROLLBACK")
-            raise
+                return execute(sql, params, False, context)
         finally:
             settings.close()
-    return result

@@ -22,9 +22,8 @@ from psycopg import sql
 
 from ... import errors
 from ...errors import ConfigurationError
-from ...postgres import register
+from ...postgres import register, set_config
 from . import reads
-from . import sql as queries
 
 # Seconds a pooled connection may sit idle and still be lent without a check.
 CHECK_AFTER_IDLE = 5.0
@@ -103,7 +102,7 @@ class PoolSource:
         register(conn)
         reads.load_jsonb_as_dicts(conn)
         if self.session:
-            conn.execute(*queries.set_config(self.session, local=False))
+            conn.execute(*set_config(self.session, local=False))
 
     def in_transaction(self) -> bool:
         return False
@@ -206,9 +205,9 @@ class Tx:
                 reads = sql.SQL(", ").join(sql.SQL("current_setting(%s, true)") for _ in names)
                 row = self.execute(sql.SQL("SELECT {}").format(reads), names).fetchone()
                 self._previous.update(zip(names, row or (), strict=True))
-        self.execute(*queries.set_config(settings))
+        self.execute(*set_config(settings))
 
     def restore(self) -> None:
         previous = {name: value for name, value in self._previous.items() if value is not None}
         if previous:
-            self.execute(*queries.set_config(previous))
+            self.execute(*set_config(previous))

@@ -11,51 +11,14 @@ reads are prepared (after psycopg's threshold) only in sessions that run with
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import psycopg
-from psycopg.pq import TransactionStatus
 from psycopg.types.json import JsonbBinaryLoader, JsonbLoader
 
-from . import sql as queries
-
-# pgvector's own defaults, for a session whose library is not loaded yet (its settings
-# read as NULL until then).
-_PGVECTOR_DEFAULTS = {
-    "hnsw.ef_search": "40",
-    "hnsw.iterative_scan": "off",
-    "ivfflat.iterative_scan": "off",
-    "ivfflat.probes": "1",
-}
-_READ_SESSION = (
-    "SELECT current_setting('hnsw.ef_search', true), "
-    "current_setting('hnsw.iterative_scan', true), "
-    "current_setting('ivfflat.iterative_scan', true), "
-    "current_setting('ivfflat.probes', true), "
-    "(SELECT setting FROM pg_settings WHERE name = 'statement_timeout'), "
-    "current_setting('plan_cache_mode')"
-)
-_NAMES = (*_PGVECTOR_DEFAULTS, "statement_timeout", "plan_cache_mode")
-_sessions: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[str, str]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def session_settings(conn: psycopg.Connection[Any]) -> dict[str, str]:
-    """The settings this session runs with (read once per connection)."""
-    found = _sessions.get(conn)
-    if found is None:
-        row = conn.execute(_READ_SESSION, prepare=False).fetchone() or ()
-        found = {
-            name: value if value is not None else _PGVECTOR_DEFAULTS.get(name, "")
-            for name, value in zip(_NAMES, row, strict=True)
-        }
-        _sessions[conn] = found
-    return found
-
+from ...postgres import pipelined_transaction, session_settings, set_config
 
 # Connections of our own pools, which load jsonb as dicts themselves.
 _dict_jsonb: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
@@ -94,16 +57,7 @@ def select(
     cur = cursor(conn)
     if not needed:
         return cur.execute(statement, params, prepare=prepare).fetchall()
-    control = conn.cursor()
-    try:
-        with conn.pipeline():
-            control.execute("BEGIN")
-            control.execute(*queries.set_config(needed))
-            cur.execute(statement, params, prepare=prepare)
-            control.execute("COMMIT")
-    except BaseException:
-        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("ROLLBACK")
-        raise
+    with pipelined_transaction(conn):
+        conn.execute(*set_config(needed))
+        cur.execute(statement, params, prepare=prepare)
     return cur.fetchall()

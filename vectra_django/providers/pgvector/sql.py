@@ -204,14 +204,6 @@ def query_settings(
     return settings
 
 
-def set_config(settings: Mapping[str, str], local: bool = True) -> tuple[str, list[str]]:
-    """One ``SELECT set_config(name, value, true), ...``: ``SET LOCAL`` with bound values
-    (``SET`` for the whole session with ``local=False``). Plain text, as it is sent often."""
-    call = "set_config(%s, %s, true)" if local else "set_config(%s, %s, false)"
-    params = [part for item in settings.items() for part in item]
-    return "SELECT " + ", ".join([call] * len(settings)), params
-
-
 def select_nearest(
     table: Table,
     vector: np.ndarray,
