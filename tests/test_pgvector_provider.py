@@ -97,7 +97,8 @@ def test_upsert_bulk_loads_with_copy_in_few_statements(
     monkeypatch.undo()
     assert written == 10_000
     assert counter.calls.count("copy") == 2  # two provider batches of 5,000
-    assert len(counter.calls) <= 10
+    # Plus a fixed few for the deferred build: count, lock, catalog, drop, settings, create.
+    assert len(counter.calls) <= 16
     assert client.stats(name)["total_vector_count"] == 10_000
     fetched = client.fetch(name, ids)
     stored = np.array([fetched[vid].values for vid in ids], dtype=np.float32)
@@ -181,12 +182,12 @@ def test_direct_copy_that_meets_a_concurrent_row_falls_back_to_merging(
 ) -> None:
     from django.db import transaction
 
-    from vectra_django.providers.pgvector import provider
+    from vectra_django.providers.pgvector import writes
 
     django_client.create_index(name, dimension=4)
     django_client.upsert(name, ids=[f"c{i}" for i in range(100)], values=random_matrix(100, 4))
     # As if another writer stored the ids between the existence check and the COPY.
-    monkeypatch.setattr(provider, "any_exist", lambda *a: False)
+    monkeypatch.setattr(writes, "any_exist", lambda *a: False)
     ids = [f"c{i}" for i in range(150)]
     with transaction.atomic() if in_caller_transaction else contextlib.nullcontext():
         for seed in (6, 7):  # the optimistic COPY, then the checked one

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self, TypeVar
@@ -11,6 +10,7 @@ from ..errors import NotFoundError, UnsupportedFeatureError, ValidationError
 from ..instrumentation import instrument
 from ..providers import Provider, load
 from . import filters, validation
+from .bulk import BulkWrites
 from .distance import Metric, check_query_vector
 from .index_cache import IndexCache
 from .requests import QueryRequest, delete_selector
@@ -23,7 +23,7 @@ R = TypeVar("R")
 _CLIENT_KEYS = {"timeout", "max_retries", "retry_delay", "max_retry_delay", "batch_size"}
 
 
-class Client:
+class Client(BulkWrites):
     """Talks to one vector store through its provider.
 
     ``Client(provider="memory")`` works without settings; ``clients["default"]`` builds one
@@ -231,17 +231,6 @@ class Client:
         if check is not None:
             check(batch)
         return batch
-
-    def _upsert_checked(self, index: str, batch: Batch, ns: str) -> dict[str, int]:
-        """Write a batch from :meth:`_checked_batch`, in chunks of ``batch_size``."""
-        written = 0
-        with instrument(
-            "upsert", self.provider_name, index, ns, metadata={"vector_count": len(batch)}
-        ) as details:
-            for chunk in batch.chunks(self.batch_size):
-                written += self._call(self.provider.upsert, index, chunk, ns)
-            details["batch_count"] = math.ceil(len(batch) / self.batch_size)
-        return {"upserted_count": written}
 
     def query(
         self,

@@ -121,6 +121,10 @@ class PoolSource:
                 yield conn
             self._last_used[conn] = time.monotonic()
 
+    def side_connection(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        """Another session, for a thread that watches this one (see ``builds.deferred``)."""
+        return self.connection()
+
     def on_retry(self, exc: BaseException) -> None:
         """After a lost connection, drop every broken connection the pool holds, so the
         retry gets a live one."""
@@ -170,6 +174,19 @@ class DjangoSource:
 
         with transaction.atomic(using=self.alias):
             yield connections[self.alias].connection
+
+    @contextlib.contextmanager
+    def side_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """Another session, for a thread that watches this one (see ``builds.deferred``):
+        the alias's connection of the calling thread, closed afterwards."""
+        from django.db import connections
+
+        connection = connections[self.alias]
+        try:
+            connection.ensure_connection()
+            yield connection.connection
+        finally:
+            connection.close()
 
     def on_retry(self, exc: BaseException) -> None:
         """Close a broken connection so the retry gets a fresh one (never mid-transaction)."""

@@ -25,13 +25,15 @@ from ...client.requests import IdPage, QueryRequest
 from ...client.results import QueryResult, Vector
 from ...client.validation import Batch
 from ...errors import ConfigurationError, NotFoundError, ValidationError
+from ...postgres import builds
 from ..base import BaseProvider, stats_result
 from . import nearest, reads
 from . import sql as queries
 from .connection import DjangoSource, PoolSource, Tx, register
 from .errors import map_errors
+from .loads import BulkLoads
 from .sql import Table
-from .writes import COPY_THRESHOLD, NUL_ESCAPE, any_exist, check_jsonb, copy_new, copy_upsert
+from .writes import NUL_ESCAPE, check_jsonb, write
 
 _DEFAULTS: dict[str, Any] = {
     "url": None,
@@ -45,10 +47,11 @@ _DEFAULTS: dict[str, Any] = {
     "ef_construction": 64,
     "lists": 100,
     "halfvec": False,
+    "build": None,
 }
 
 
-class PgvectorProvider(BaseProvider):
+class PgvectorProvider(BulkLoads, BaseProvider):
     """Vector search in PostgreSQL tables, with HNSW (or IVFFlat) indexes and jsonb metadata."""
 
     name: ClassVar[str] = "pgvector"
@@ -67,10 +70,11 @@ class PgvectorProvider(BaseProvider):
         self.timeout: float | None = None if config["timeout"] is None else float(config["timeout"])
         try:
             self._index_defaults = queries.index_options(
-                {}, {k: config[k] for k in queries.INDEX_OPTIONS}
+                {}, {k: config[k] for k in queries.INDEX_OPTIONS if k in config}
             )
         except ValidationError as exc:
             raise ConfigurationError(str(exc)) from None
+        self._build = builds.BuildSettings.from_setting(config["build"])
         # Our own pooled sessions get the settings most reads need (see reads.py).
         session = {
             "hnsw.iterative_scan": "relaxed_order",
@@ -253,30 +257,7 @@ class PgvectorProvider(BaseProvider):
 
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
         with self._session(index) as tx:
-            table = self._table(tx, index)
-            if len(batch) < COPY_THRESHOLD:
-                register(tx.conn)
-                with tx.conn.cursor() as cur:
-                    cur.executemany(
-                        queries.upsert_values(table),
-                        [
-                            (namespace, vid, values, Jsonb(meta))
-                            for vid, values, meta in zip(
-                                batch.ids, batch.values, batch.metadata, strict=True
-                            )
-                        ],
-                    )
-                return len(batch)
-            # New ids are copied straight in (optimistically, on the first try); once a batch
-            # met stored ids, later ones check first, so re-runs take the merge path at once.
-            key = (index, namespace)
-            if not self._replacing.get(key) or not any_exist(tx, table, batch.ids, namespace):
-                if copy_new(tx, table, batch, namespace):
-                    self._replacing.pop(key, None)
-                    return len(batch)
-                self._replacing[key] = True
-            copy_upsert(tx, table, batch, namespace)
-        return len(batch)
+            return write(tx, self._table(tx, index), batch, namespace, self._replacing)
 
     def query(self, index: str, request: QueryRequest) -> QueryResult:
         if self._source.in_transaction():  # inside the caller's: a savepoint, SET LOCAL

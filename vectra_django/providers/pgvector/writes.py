@@ -12,16 +12,49 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from ...client.validation import Batch
 from ...errors import ValidationError
 from . import sql as queries
-from .connection import Tx
+from .connection import Tx, register
 from .sql import Table
 
 NUL_ESCAPE = b"\\u0000"  # how JSON writes the NUL character
 # Below this many rows a multi-row INSERT (pipelined by executemany) beats a staging COPY.
 COPY_THRESHOLD = 64
+
+
+def write(
+    tx: Tx, table: Table, batch: Batch, namespace: str, replacing: dict[tuple[str, str], bool]
+) -> int:
+    """Upsert one batch: a multi-row INSERT for a few rows, else COPY (see the module).
+
+    ``replacing`` remembers, per (index, namespace), whether the last batch met stored ids.
+    """
+    if len(batch) < COPY_THRESHOLD:
+        register(tx.conn)
+        with tx.conn.cursor() as cur:
+            cur.executemany(
+                queries.upsert_values(table),
+                [
+                    (namespace, vid, values, Jsonb(meta))
+                    for vid, values, meta in zip(
+                        batch.ids, batch.values, batch.metadata, strict=True
+                    )
+                ],
+            )
+        return len(batch)
+    # New ids are copied straight in (optimistically, on the first try); once a batch
+    # met stored ids, later ones check first, so re-runs take the merge path at once.
+    key = (table.name, namespace)
+    if not replacing.get(key) or not any_exist(tx, table, batch.ids, namespace):
+        if copy_new(tx, table, batch, namespace):
+            replacing.pop(key, None)
+            return len(batch)
+        replacing[key] = True
+    copy_upsert(tx, table, batch, namespace)
+    return len(batch)
 
 
 def any_exist(tx: Tx, table: Table, ids: list[str], namespace: str) -> bool:
@@ -91,3 +124,19 @@ def has_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(has_nul(v) for v in value)
     return False
+
+
+def clear(tx: Tx, table: Table, namespace: str) -> None:
+    """Delete every vector of ``namespace``: ``TRUNCATE`` when the table holds no other
+    namespace (no dead rows left behind for the next index build to scan), else ``DELETE``."""
+    others = tx.execute(
+        sql.SQL(
+            "SELECT EXISTS (SELECT 1 FROM {t} WHERE namespace < %s) "
+            "OR EXISTS (SELECT 1 FROM {t} WHERE namespace > %s)"
+        ).format(t=table.ident),
+        [namespace, namespace],
+    ).fetchone()
+    if others and others[0]:
+        tx.execute(sql.SQL("DELETE FROM {} WHERE namespace = %s").format(table.ident), [namespace])
+    else:
+        tx.execute(sql.SQL("TRUNCATE {}").format(table.ident))
