@@ -264,3 +264,30 @@ def test_the_build_gets_memory_for_its_graph_and_never_less_than_the_session(url
     assert 64 + 20000 * 256 * 4 * 1.5 / 2**20 <= size_mb < 200
     assert floor["maintenance_work_mem"] == "3072MB"
     assert fixed == {"maintenance_work_mem": "700MB", "max_parallel_maintenance_workers": "1"}
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_an_exclusive_load_keeps_other_writers_out_until_it_commits(
+    url_client: ClientFactory, name: str, url: str, exclusive: bool
+) -> None:
+    client = url_client(build={"DEFER": False})
+    client.create_index(name, dimension=16)
+    table = client.describe_index(name)["table"]
+    outcome: list[str] = []
+
+    def stream() -> Iterator[dict[str, Any]]:
+        yield vectors(0, 100)
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '200ms'")
+            try:
+                other.execute(
+                    f'INSERT INTO "{table}" (id, embedding) VALUES (%s, %s::vector)',
+                    ["outsider", "[" + ",".join(["1"] * 16) + "]"],
+                )
+                outcome.append("written")
+            except psycopg.errors.LockNotAvailable:
+                outcome.append("waited")
+        yield vectors(100, 100)
+
+    client.bulk_load(name, stream(), rows=200, exclusive=exclusive)
+    assert outcome == (["waited"] if exclusive else ["written"])

@@ -33,6 +33,7 @@ class BulkWrites:
         namespace: str | None = None,
         rows: int | None = None,
         replace: bool = False,
+        exclusive: bool = False,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, int]:
         """Upsert a stream of batches, each what ``upsert`` takes as ``vectors`` or a mapping
@@ -40,16 +41,18 @@ class BulkWrites:
 
         ``rows`` (the total, if known) lets pgvector defer the index build; ``replace``
         deletes the namespace's vectors first. On pgvector the whole load is one
-        transaction: a bad batch or a failure leaves the index as it was. Other stores write
-        batch by batch (``replace`` clears first). A stream cannot be replayed, so a failed
-        load is not retried: run it again.
+        transaction: a bad batch or a failure leaves the index as it was; ``exclusive``
+        keeps other writers waiting until it commits (searches go on), and ``on_progress``
+        receives the index build's ``pg_stat_progress_create_index`` row now and then.
+        Other stores write batch by batch (``replace`` clears first). A stream cannot be
+        replayed, so a failed load is not retried: run it again.
         """
         index = self._index(index)
         ns = self._namespace(namespace)
         if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 0):
             raise ValidationError(f"rows must be a non-negative integer, got {rows!r}.")
         checked = (self._checked_batch(index, **_batch_arguments(b)) for b in batches)
-        return self._bulk_load_checked(index, checked, ns, rows, replace, False, on_progress)
+        return self._bulk_load_checked(index, checked, ns, rows, replace, exclusive, on_progress)
 
     def _bulk_load_checked(
         self: Client,

@@ -15,10 +15,12 @@ from django.db.models import Model
 from ...client.validation import Batch
 from ...db import drift
 from ...db.fields import VectorField, vector_fields, vector_id
+from ...db.loading import can_bulk_load, load_rows
 from ...db.pipeline import Writer, in_transaction, without_cyclic_gc
 from ...db.reindex import stack_vectors, values_rows
 from ...db.sync.ops import resync_changed, row_version
 from ...errors import NotFoundError, UnsupportedFeatureError, VectraError
+from ..progress import build_progress, row_progress
 from ..selection import add_model_arguments, models_named
 
 
@@ -220,11 +222,16 @@ class Command(BaseCommand):
                     f"Index {index!r} has dimension {dimension} but {name} has {vf.dimensions}. "
                     "Point the field at another index=, or delete that index first."
                 )
+        # A new index, or one cleared of this model alone, is filled by one bulk load (a
+        # shared namespace is cleared id by id first, outside it).
+        replace = options["clear"] and exists and not drift.shares_namespace(vf)
+        bulk = not dry_run and can_bulk_load(client) and (not exists or options["clear"])
         if options["clear"] and exists:
             if options["interactive"] and not dry_run and not self.confirm_clear(where):
                 self.stdout.write("    Reindex cancelled.")
                 return
-            self.clear(vf, client, where)
+            if not (bulk and replace):
+                self.clear(vf, client, where)
         if not exists and not dry_run:
             client.create_index(index, dimension=vf.dimensions, metric=vf.metric)
             self.detail(f"    created index {index!r} ({vf.dimensions} dimensions, {vf.metric})")
@@ -233,7 +240,10 @@ class Command(BaseCommand):
         empty = not exists or options["clear"] or not self.stored_count(vf, client)
         start = time.monotonic()
         with without_cyclic_gc():
-            upserted, deleted = self.copy_rows(vf, client, not empty)
+            if bulk:  # one transaction; on pgvector the index is built after the rows
+                upserted, deleted = self.load(vf, client, replace), 0
+            else:
+                upserted, deleted = self.copy_rows(vf, client, not empty)
         removed = 0
         if not empty and not options["keep_extra"]:
             removed = self.remove_ghosts(vf, client)
@@ -345,6 +355,22 @@ class Command(BaseCommand):
                 progress(None)
         return upserted, deleted
 
+    def load(self, vf: VectorField, client: Any, replace: bool) -> int:
+        """Fill a new or replaced index with one bulk load (see :mod:`...db.loading`)."""
+        progress = self.progress(vf.model._base_manager.using(self.options["database"]).count())
+        try:
+            return load_rows(
+                vf,
+                client,
+                self.options["database"],
+                self.options["batch_size"],
+                replace,
+                progress,
+                build_progress(self),
+            )
+        finally:
+            progress(None)
+
     def remove_ghosts(self, vf: VectorField, client: Any) -> int:
         """Delete this model's entries whose row is gone or has no vector, page by page
         (each page's ghosts are deleted before the next page is read, which listing allows)."""
@@ -376,27 +402,4 @@ class Command(BaseCommand):
             self.stdout.write(message)
 
     def progress(self, total: int) -> Any:
-        """A callable taking a row count (``None`` closes): a bar on a terminal, else lines."""
-        bar = None
-        if self.verbosity >= 1 and self.stdout.isatty():
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                bar = tqdm(total=total, unit="row", leave=False, file=self.stdout._out)
-        done = 0
-
-        def update(n: int | None) -> None:
-            nonlocal done
-            if n is None:
-                if bar is not None:
-                    bar.close()
-                return
-            done += n
-            if bar is not None:
-                bar.update(n)
-            elif self.verbosity >= 2:
-                self.stdout.write(f"    {done}/{total} rows")
-
-        return update
+        return row_progress(self, total)

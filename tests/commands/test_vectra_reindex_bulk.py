@@ -1,0 +1,148 @@
+"""vectra_reindex into a pgvector store: a new or cleared index is filled by one bulk load."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import psycopg
+import pytest
+from django.core.management import call_command
+
+from tests.contract.pgvector_providers import url_for_test_database
+from tests.testapp.models import RemoteDocument
+from vectra_django import clients
+from vectra_django.postgres import builds
+
+pytestmark = pytest.mark.django_db
+INDEX = "remote-docs"
+
+
+@pytest.fixture
+def pgvector_store(request: pytest.FixtureRequest, settings: Any) -> Any:
+    """The synced test models' alias on a pgvector table of the test database."""
+    url = url_for_test_database(request)
+    settings.VECTRA = {
+        **settings.VECTRA,
+        "memory": {"PROVIDER": "pgvector", "URL": url, "MAX_RETRIES": 0, "BUILD": {"MIN_ROWS": 10}},
+    }
+    clients.reset()
+    yield url
+    client = clients["memory"]
+    if client.index_exists(INDEX):
+        client.delete_index(INDEX)
+    clients.reset()
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many indexes each deferred build dropped and built again."""
+    seen: list[int] = []
+    original = builds.deferred
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        with original(*args, **kwargs) as dropped:
+            seen.append(dropped)
+            yield dropped
+
+    import contextlib
+
+    monkeypatch.setattr(builds, "deferred", contextlib.contextmanager(spy))
+    return seen
+
+
+def reindex(*args: str, **kwargs: Any) -> str:
+    out = StringIO()
+    call_command("vectra_reindex", *args, stdout=out, **kwargs)
+    return out.getvalue()
+
+
+def make_rows(count: int, start: int = 0) -> list[RemoteDocument]:
+    return RemoteDocument.objects.bulk_create(
+        RemoteDocument(title=str(i), status="published", embedding=[1, i, 0.5])
+        for i in range(start, start + count)
+    )
+
+
+def uses_index(url: str) -> bool:
+    table = clients["memory"].describe_index(INDEX)["table"]
+    with psycopg.connect(url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        rows = conn.execute(
+            f'EXPLAIN SELECT id FROM "{table}" ORDER BY embedding <=> %s::vector LIMIT 3',
+            ["[1,2,3]"],
+        ).fetchall()
+    return any("Index Scan" in row[0] for row in rows)
+
+
+def test_a_first_reindex_loads_the_rows_then_builds_the_index(pgvector_store, built) -> None:
+    rows = make_rows(40)
+    output = reindex("testapp.RemoteDocument")
+    assert "upserted 40, deleted 0" in output
+    assert built == [2]  # the HNSW index and the metadata GIN index
+    client = clients["memory"]
+    assert client.stats(INDEX)["total_vector_count"] == 40
+    stored = client.fetch(INDEX, [rows[3].vector_id])[rows[3].vector_id]
+    assert stored.values == [1.0, 3.0, 0.5]
+    assert stored.metadata == {"category": "", "status": "published"}
+    assert uses_index(pgvector_store)
+
+
+def test_clear_replaces_the_index_in_one_load(pgvector_store, built) -> None:
+    make_rows(30)
+    client = clients["memory"]
+    client.create_index(INDEX, dimension=3)
+    client.upsert(INDEX, ids=["ghost-1", "ghost-2"], values=[[1, 1, 1], [1, 2, 1]])
+    output = reindex("testapp.RemoteDocument", clear=True, interactive=False)
+    assert "upserted 30" in output
+    assert built == [2]
+    assert client.stats(INDEX)["total_vector_count"] == 30
+    assert client.fetch(INDEX, ["ghost-1"]) == {}
+    assert uses_index(pgvector_store)
+
+
+def test_a_reindex_into_a_filled_index_writes_batch_by_batch(pgvector_store, built) -> None:
+    make_rows(30)
+    reindex("testapp.RemoteDocument")
+    built.clear()
+    make_rows(5, start=30)
+    output = reindex("testapp.RemoteDocument")
+    assert "upserted 35" in output
+    assert built == []  # the live index took the writes
+    assert clients["memory"].stats(INDEX)["total_vector_count"] == 35
+
+
+def test_rows_without_vectors_are_left_out_of_the_load(pgvector_store) -> None:
+    make_rows(12)
+    RemoteDocument.objects.create(title="empty", embedding=None)
+    output = reindex("testapp.RemoteDocument")
+    assert "upserted 12, deleted 0" in output
+    assert clients["memory"].stats(INDEX)["total_vector_count"] == 12
+
+
+def test_the_build_phase_is_reported(pgvector_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vectra_django.management import progress
+
+    lines: list[str] = []
+    monkeypatch.setattr(progress, "_bar", lambda *a, **k: None)
+    command_progress = progress.build_progress
+
+    def recorded(command: Any) -> Any:
+        update = command_progress(command)
+
+        def spy(row: dict[str, Any]) -> None:
+            lines.append(row["phase"])
+            update(row)
+
+        return spy
+
+    from vectra_django.management.commands import vectra_reindex
+
+    monkeypatch.setattr(vectra_reindex, "build_progress", recorded)
+    monkeypatch.setattr(builds, "POLL_SECONDS", 0.001)
+    RemoteDocument.objects.bulk_create(
+        RemoteDocument(title=str(i), embedding=[1, (i * 7919) % 1000, i % 13]) for i in range(3000)
+    )
+    output = reindex("testapp.RemoteDocument")
+    assert lines, "the build's progress was never read"
+    assert f"index build: {lines[0]}" in output
