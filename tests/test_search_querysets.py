@@ -63,7 +63,11 @@ class TestInATransaction:
 
     def test_values_list(self, vectors):
         pks = list(search(vectors).values_list("pk", flat=True))
-        assert pks == exact_order(vectors, vectors[0])[:LIMIT]
+        # An approximate index: nearly the exact top 100 (a lost ef_search gives 40 rows),
+        # in exact order of distance.
+        exact = exact_order(vectors, vectors[0])
+        assert len(pks) == LIMIT and len(set(pks) & set(exact[:LIMIT])) >= 0.95 * LIMIT
+        assert pks == [pk for pk in exact if pk in set(pks)]
 
     def test_values(self, vectors):
         rows = list(search(vectors).values("pk", "vector_score"))
@@ -80,7 +84,7 @@ class TestInATransaction:
 
     def test_slicing(self, vectors):
         page = [d.pk for d in search(vectors)[60:90]]
-        assert page == exact_order(vectors, vectors[0])[60:90]
+        assert page == [d.pk for d in search(vectors)][60:90]
 
     def test_aggregate(self, vectors):
         result = search(vectors).aggregate(n=Count("pk"), far=Max("vector_distance"))

@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 
 from vectra_django import VectorField, VectorMixin
-from vectra_django.indexes import HnswIndex
+from vectra_django.indexes import HnswIndex, binary_quantized_index, opclass
 
 from .embedders import DIMENSIONS, counting
 
@@ -202,6 +202,33 @@ class Post(VectorMixin, models.Model):
         index="posts",
         metadata_fields=["title", "author"],
     )
+
+
+class LargeDocument(VectorMixin, models.Model):
+    """3,072 dimensions (text-embedding-3-large), stored and indexed as halfvec."""
+
+    title = models.CharField(max_length=200)
+    embedding = VectorField(dimensions=3072, null=True, precision="half")
+
+    class Meta:
+        indexes = [
+            HnswIndex(
+                name="large_embedding_hnsw",
+                fields=["embedding"],
+                opclasses=[opclass("cosine", precision="half")],
+            )
+        ]
+
+
+class QuantizedDocument(VectorMixin, models.Model):
+    """Searched through an HNSW index over the vectors' sign bits, re-ranked exactly."""
+
+    title = models.CharField(max_length=200)
+    category = models.CharField(max_length=50, blank=True)
+    embedding = VectorField(dimensions=64, null=True, quantization="binary")
+
+    class Meta:
+        indexes = [binary_quantized_index("embedding", 64, name="quantized_embedding_bq")]
 
 
 if hasattr(models, "DB_SET_NULL"):  # Django 6.1+: foreign keys the database itself resolves

@@ -16,6 +16,8 @@ from ..client import validation
 from ..client.distance import METRICS
 from ..client.registry import clients
 from ..errors import ValidationError
+from ..indexes import HnswIndex, IvfflatIndex
+from ..postgres import PRECISIONS, QUANTIZATIONS, max_indexed_dimensions
 
 if TYPE_CHECKING:
     from .fields import VectorField
@@ -148,6 +150,79 @@ def option_errors(vf: VectorField) -> list[checks.CheckMessage]:
             check(value)
         except ValidationError as exc:
             errors.append(checks.Error(str(exc), obj=vf, id="vectra_django.E012"))
+    return errors
+
+
+def storage_errors(vf: VectorField) -> list[checks.CheckMessage]:
+    """``precision`` and ``quantization``, and the indexes of ``Meta.indexes`` on the field:
+    their operator class and pgvector's dimension limits (2,000 for ``vector``, 4,000 for
+    ``halfvec``, 64,000 for binary-quantized bits)."""
+    errors: list[checks.CheckMessage] = []
+    if vf.precision not in PRECISIONS:
+        errors.append(
+            checks.Error(
+                f"Unknown precision {vf.precision!r}.",
+                hint=f"Use one of {', '.join(map(repr, PRECISIONS))}.",
+                obj=vf,
+                id="vectra_django.E017",
+            )
+        )
+    if vf.quantization not in QUANTIZATIONS:
+        errors.append(
+            checks.Error(
+                f"Unknown quantization {vf.quantization!r}.",
+                hint="Use quantization='binary', or leave it out.",
+                obj=vf,
+                id="vectra_django.E018",
+            )
+        )
+    elif vf.quantization and vf.metric != "cosine":
+        errors.append(
+            checks.Error(
+                f"quantization='binary' cannot serve metric {vf.metric!r}.",
+                hint="Hamming distance between sign bits follows the angle between vectors: "
+                "use metric='cosine', or no quantization.",
+                obj=vf,
+                id="vectra_django.E018",
+            )
+        )
+    if errors or not isinstance(vf.dimensions, int):
+        return errors
+    return [*errors, *_index_errors(vf)]
+
+
+def _index_errors(vf: VectorField) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    for index in vf.model._meta.indexes:
+        if not isinstance(index, HnswIndex | IvfflatIndex) or vf.name not in index.fields:
+            continue  # expression indexes (binary quantization) carry their own bit length
+        limit, kind = max_indexed_dimensions(vf.precision, None)
+        if vf.dimensions > limit:
+            errors.append(
+                checks.Error(
+                    f"Index {index.name!r} cannot be built: pgvector's HNSW and IVFFlat "
+                    f"indexes take {kind} of at most {limit:,} dimensions, and {vf.label} "
+                    f"has {vf.dimensions:,}.",
+                    hint="Store it as halfvec (precision='half', up to 4,000 dimensions), or "
+                    "index its sign bits (quantization='binary' with "
+                    "binary_quantized_index(), up to 64,000).",
+                    obj=vf,
+                    id="vectra_django.E019",
+                )
+            )
+        prefix = "halfvec_" if vf.half else "vector_"
+        wrong = [name for name in index.opclasses if not name.startswith(prefix)]
+        if wrong:
+            errors.append(
+                checks.Error(
+                    f"Index {index.name!r} uses operator class {wrong[0]!r}, which does not "
+                    f"serve the {prefix[:-1]} column of {vf.label}.",
+                    hint=f"Use opclass({vf.metric!r}, precision={vf.precision!r}) from "
+                    "vectra_django.indexes.",
+                    obj=vf,
+                    id="vectra_django.E020",
+                )
+            )
     return errors
 
 

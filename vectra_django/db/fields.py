@@ -24,11 +24,13 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from django import forms
 from django.core import checks, exceptions
 from django.core.signals import setting_changed
 from django.db import connections, router
 from django.db.models import Model, signals
+from pgvector import HalfVector
 from pgvector import Vector as PgVector
 from pgvector.django import VectorField as PgVectorField
 
@@ -118,9 +120,14 @@ class VectorField(PgVectorField):
     ``source`` (a field name, a tuple of field names joined with newlines, or a callable
     taking the instance) and ``embedder`` (an :class:`~vectra_django.embedders.Embedder`,
     its class or factory, or a dotted path to one) compute the vector on save, only when the
-    source text changed; an empty text gives ``None``. Only ``dimensions`` reaches
-    migrations: the other options change no column, so editing them never produces a
-    migration.
+    source text changed; an empty text gives ``None``.
+
+    ``precision="half"`` stores ``halfvec(n)`` (half the bytes; indexable up to 4,000
+    dimensions, where ``vector`` stops at 2,000); ``quantization="binary"`` makes in-place
+    searches go through an index on the vector's sign bits
+    (:func:`~vectra_django.indexes.binary_quantized_index`) and re-rank its candidates by
+    exact distance. Only ``dimensions`` and ``precision`` reach migrations: the other
+    options change no column, so editing them never produces a migration.
     """
 
     descriptor_class = VectorDescriptor
@@ -138,8 +145,12 @@ class VectorField(PgVectorField):
         namespace: str | None = None,
         source: Source | None = None,
         embedder: Any = None,
+        precision: str = "single",
+        quantization: str | None = None,
         **kwargs: Any,
     ) -> None:
+        self.precision = precision
+        self.quantization = quantization
         self.provider = provider
         self.index = index
         self.auto_index = auto_index
@@ -156,12 +167,21 @@ class VectorField(PgVectorField):
     def deconstruct(self) -> Any:
         # Migrations name the public path, which stays put while the modules behind it move.
         name, _path, args, kwargs = super().deconstruct()
+        if self.precision != "single":  # the column's type: the one other option they keep
+            kwargs["precision"] = self.precision
         return name, "vectra_django.VectorField", args, kwargs
 
     def db_type(self, connection: Any) -> str:
-        if connection.vendor == "postgresql":
-            return super().db_type(connection)
-        return "text"
+        if connection.vendor != "postgresql":
+            return "text"
+        if self.precision == "half":
+            return "halfvec" if self.dimensions is None else f"halfvec({int(self.dimensions)})"
+        return super().db_type(connection)
+
+    @property
+    def half(self) -> bool:
+        """Whether the column stores half-precision values (``halfvec``)."""
+        return self.precision == "half"
 
     def coerce(self, value: Any) -> list[float] | None:
         """``value`` as a validated list of float32 values; ``None`` stays ``None``."""
@@ -169,10 +189,19 @@ class VectorField(PgVectorField):
             return None
         if isinstance(value, str):
             value = parse_text(value, self.label)
-        elif isinstance(value, PgVector):
+        elif isinstance(value, PgVector | HalfVector):
             value = value.to_numpy()
         what = self.label
         array = validation.as_array(value, expected_dimension=self.dimensions, what=what)
+        if self.half:  # what halfvec stores, so that what is read back equals what is set
+            with np.errstate(over="ignore"):
+                halved = array.astype(np.float16)
+            if not np.isfinite(halved).all():
+                raise ValidationError(
+                    f"{what}: a value is beyond half precision's range (+-65504); "
+                    "normalize the vector or use precision='single'."
+                )
+            array = halved.astype(np.float32)
         return array.tolist()
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> list[float] | None:
@@ -304,6 +333,7 @@ class VectorField(PgVectorField):
         return [
             *super().check(**kwargs),
             *field_checks.option_errors(self),
+            *field_checks.storage_errors(self),
             *field_checks.source_errors(self),
         ]
 

@@ -18,6 +18,7 @@ from ..client import filters, validation
 from ..client.distance import check_query_vector
 from ..errors import ValidationError
 from . import sync
+from .bulk import deferred_indexes
 from .fields import VectorField, embed_sources, vector_fields
 from .search.inplace import inplace_search
 from .search.remote import remote_search
@@ -163,6 +164,11 @@ class VectorQuerySet(models.QuerySet):
         actually updated reach the store)."""
         objs = list(objs)
         embed_sources(self.model, objs)  # batched: Django's pre_save would embed row by row
+        # Many rows into a table that holds few: its vector indexes are built afterwards.
+        with deferred_indexes(self.model, self.db, rows=len(objs)):
+            return self._bulk_create(objs, *args, **kwargs)
+
+    def _bulk_create(self, objs: list[models.Model], *args: Any, **kwargs: Any) -> Any:
         fields = sync.synced_fields(self.model, self.db)
         if not fields:
             return super().bulk_create(objs, *args, **kwargs)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from django.db.models import Model
 from django.db.models.query_utils import DeferredAttribute
+from pgvector import HalfVector
 from pgvector import Vector as PgVector
 
 from ..embedders import is_tracked, remember_source
@@ -58,8 +59,8 @@ def from_db(value: Any) -> list[float] | None:
         # float32, as stored: PostgreSQL prints the shortest text for each float32, and
         # parsing straight to float32 gives back exactly the stored values.
         array = np.fromstring(value[1:-1], dtype=np.float32, sep=",")
-    elif isinstance(value, PgVector):
-        array = value.to_numpy()
+    elif isinstance(value, PgVector | HalfVector):
+        array = np.asarray(value.to_numpy(), dtype=np.float32)
     else:
         array = np.asarray(value, dtype=np.float32)
     return Stored(array.tolist())

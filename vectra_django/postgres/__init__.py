@@ -22,6 +22,53 @@ EF_SEARCH = 40
 FILTERED_EF_SEARCH = 200
 
 
+# How a vector column stores values, and how an index may quantize them.
+PRECISIONS = ("single", "half")
+QUANTIZATIONS = (None, "binary")
+# The pgvector release that brought each feature this package uses beyond plain vectors.
+PGVECTOR_FEATURES = {"halfvec": (0, 7, 0), "binary_quantize": (0, 7, 0)}
+
+
+# Candidates per result that a binary-quantized search takes by Hamming distance and then
+# re-ranks by exact distance.
+CANDIDATES_PER_RESULT = 4
+
+
+def rerank_candidates(top_k: int) -> int:
+    """How many candidates a binary-quantized search of ``top_k`` re-ranks by default."""
+    return max(top_k, min(MAX_EF_SEARCH, CANDIDATES_PER_RESULT * top_k))
+
+
+def max_indexed_dimensions(precision: str, quantization: str | None) -> tuple[int, str]:
+    """The most dimensions an HNSW or IVFFlat index takes, and what it indexes then."""
+    if quantization == "binary":
+        return 64000, "binary-quantized vectors"
+    if precision == "half":
+        return 4000, "halfvec columns"
+    return 2000, "vector columns"
+
+
+def require_pgvector(version: str | None, feature: str) -> None:
+    """Raise a ``ValidationError`` naming ``feature`` when pgvector ``version`` (the
+    extension's ``extversion``; ``None``: not installed) is older than it needs."""
+    from ..errors import ValidationError
+
+    needed = PGVECTOR_FEATURES[feature]
+    found = tuple(int(part) for part in (version or "0").split(".")[:3] if part.isdigit())
+    if found < needed:
+        raise ValidationError(
+            f"{feature} needs pgvector {'.'.join(map(str, needed))} or newer; the database "
+            f"has {version or 'no vector extension'}. Upgrade the extension "
+            "(ALTER EXTENSION vector UPDATE) first."
+        )
+
+
+def pgvector_version(conn: psycopg.Connection[Any]) -> str | None:
+    """The installed vector extension's version, or ``None``."""
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    return row[0] if row else None
+
+
 def default_ef_search(top_k: int, filtered: bool) -> int:
     """The ``hnsw.ef_search`` a search of ``top_k`` runs with unless told otherwise."""
     return min(MAX_EF_SEARCH, max(FILTERED_EF_SEARCH if filtered else EF_SEARCH, top_k))

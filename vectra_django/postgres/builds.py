@@ -150,7 +150,7 @@ def deferred(
     build's ``pg_stat_progress_create_index`` row every ``POLL_SECONDS``, read on a connection
     from ``watch`` (another session: this one is busy building).
     """
-    if conn.info.transaction_status != TransactionStatus.INTRANS:
+    if conn.autocommit and conn.info.transaction_status != TransactionStatus.INTRANS:
         raise RuntimeError("A deferred index build must run inside a transaction.")
     regclass = relation.as_string(conn)
     conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(relation))

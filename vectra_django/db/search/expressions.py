@@ -11,12 +11,13 @@ import math
 from typing import Any
 
 import numpy as np
-from django.db.models import Expression, F, FloatField, Value
+from django.db.models import Expression, F, FloatField, Func, Value
 from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import Coalesce, NullIf
-from pgvector.django import CosineDistance, L2Distance, MaxInnerProduct
+from django.db.models.functions import Cast, Coalesce, NullIf
+from pgvector.django import BitField, CosineDistance, HammingDistance, L2Distance, MaxInnerProduct
 
 from ...client.distance import Metric
+from ...indexes import quantized_bits
 from ...postgres import vector_text
 
 # Shared: an unbound FloatField carries no state, and building one per search costs time.
@@ -31,6 +32,27 @@ def distance(metric: Metric, expression: Any, vector: Any) -> Expression:
     if not hasattr(vector, "resolve_expression"):
         vector = Value(vector_text(np.asarray(vector, dtype=np.float32).tolist()))
     return DISTANCES[metric](expression, vector)
+
+
+class _QueryBits(Func):
+    """``binary_quantize()`` of the query vector, typed so the server picks the function."""
+
+    function = "binary_quantize"
+    template = "%(function)s(%(expressions)s::vector)"
+
+
+class _HalfQueryBits(_QueryBits):
+    template = "%(function)s(%(expressions)s::halfvec)"
+
+
+def hamming(column: str, vector: Any, dimensions: int, half: bool) -> Expression:
+    """The Hamming distance between the sign bits of ``column`` and of ``vector``: what an
+    index from :func:`~vectra_django.indexes.binary_quantized_index` orders by."""
+    query = (_HalfQueryBits if half else _QueryBits)(vector, output_field=BitField())
+    return HammingDistance(
+        quantized_bits(F(column), dimensions),
+        Cast(query, output_field=BitField(length=dimensions)),
+    )
 
 
 def reported_distance(metric: Metric, raw: Expression) -> Expression:
@@ -63,6 +85,7 @@ __all__ = [
     "L2Distance",
     "MaxInnerProduct",
     "distance",
+    "hamming",
     "reported_distance",
     "score",
 ]

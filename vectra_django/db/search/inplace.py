@@ -21,7 +21,7 @@ from django.db.models.query import ModelIterable
 from ...client.distance import distance_from_score
 from ...client.results import Match, QueryResult
 from ...instrumentation import instrument
-from ...postgres import default_ef_search
+from ...postgres import default_ef_search, rerank_candidates
 from ..fields import VectorField, vector_id
 from . import expressions, parameters, session, statement_cache
 from .filters import compile_q
@@ -52,7 +52,11 @@ def inplace_search(
             qs = qs._apply_q(compile_q(queryset.model, node))
         if vf.null:  # a NOT NULL column needs no filter (and its query stays simpler)
             qs = qs.filter(**{f"{vf.name}__isnull": False})
-        distance = expressions.distance(vf.metric, vf.name, Value(vector, output_field=_PARAMETER))
+        query = Value(vector, output_field=_PARAMETER)
+        if rerank:  # candidates by their sign bits' Hamming distance, through the index
+            hamming = expressions.hamming(vf.name, query, vf.dimensions, vf.half)
+            qs = qs.filter(pk__in=qs.order_by(hamming).values("pk")[:rerank])
+        distance = expressions.distance(vf.metric, vf.name, query)
         qs = qs.annotate(
             vector_distance=expressions.reported_distance(vf.metric, distance),
             vector_score=expressions.score(vf.metric, "vector_distance"),
@@ -67,10 +71,11 @@ def inplace_search(
     filtered = bool(queryset.query.where) or any(
         condition is not None for condition in (node, threshold, exclude)
     )
-    search = session.SearchOptions(default_ef_search(limit, filtered))
+    rerank = rerank_candidates(limit) if vf.quantization == "binary" else None
+    search = session.SearchOptions(default_ef_search(rerank or limit, filtered))
     connection = connections[queryset.db]
     session.install(connection)  # connections made before the app was ready have none
-    vector = parameters.parameter(connection, values, search)
+    vector = parameters.parameter(connection, values, search, half=vf.half)
     options = {"index": vf.index or vf.model._meta.db_table, "limit": limit, "search": search}
     # Searches on the model's plain queryset are compiled once per shape (see
     # statement_cache); the filter's repr tells 1, 1.0 and True apart.

@@ -30,14 +30,16 @@ class QueryVector:
     """A query vector as a SQL parameter: binary on the wire, pgvector's text in logs.
 
     ``options`` are the session settings its search needs (a ``session.SearchOptions``),
-    applied wherever a statement binding it runs (see :mod:`.session`).
+    applied wherever a statement binding it runs (see :mod:`.session`). ``half`` sends it
+    as a ``halfvec``, for a half-precision column.
     """
 
-    __slots__ = ("array", "options")
+    __slots__ = ("array", "half", "options")
 
-    def __init__(self, values: Any, options: Any = None) -> None:
+    def __init__(self, values: Any, options: Any = None, half: bool = False) -> None:
         self.array = np.ascontiguousarray(values, dtype=np.float32)
         self.options = options
+        self.half = half
 
     def __str__(self) -> str:
         return vector_text(self.array.tolist())
@@ -62,7 +64,8 @@ class _TextDumper(Dumper):
 
 
 class _BinaryDumper(Dumper):
-    """pgvector's binary input: dimension, a reserved zero, then big-endian float32 values.
+    """pgvector's binary input: dimension, a reserved zero, then big-endian float32 values
+    (``vector``) or float16 ones (``halfvec``).
 
     Sent untyped (oid 0), so the server takes the type from the operator it meets.
     """
@@ -71,7 +74,8 @@ class _BinaryDumper(Dumper):
 
     def dump(self, obj: QueryVector) -> bytes:
         array = obj.array
-        return struct.pack(">HH", array.shape[0], 0) + array.astype(">f4").tobytes()
+        values = array.astype(">f2" if obj.half else ">f4")
+        return struct.pack(">HH", array.shape[0], 0) + values.tobytes()
 
 
 def prepare(connection: Any) -> None:
@@ -88,10 +92,10 @@ def prepare(connection: Any) -> None:
     _prepared.add(raw)
 
 
-def parameter(connection: Any, values: Any, options: Any = None) -> QueryVector:
+def parameter(connection: Any, values: Any, options: Any = None, half: bool = False) -> QueryVector:
     """``values`` as a parameter of ``connection``, which is taught to send it first."""
     prepare(connection)
-    return QueryVector(values, options)
+    return QueryVector(values, options, half)
 
 
 @contextlib.contextmanager

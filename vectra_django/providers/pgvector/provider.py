@@ -25,7 +25,7 @@ from ...client.requests import IdPage, QueryRequest
 from ...client.results import QueryResult, Vector
 from ...client.validation import Batch
 from ...errors import ConfigurationError, NotFoundError, ValidationError
-from ...postgres import builds
+from ...postgres import builds, pgvector_version, require_pgvector
 from ..base import BaseProvider, stats_result
 from . import nearest, reads
 from . import sql as queries
@@ -174,6 +174,12 @@ class PgvectorProvider(BulkLoads, BaseProvider):
                 tx.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
                 )
+            queries.check_index(dimension, metric, opts)
+            version = pgvector_version(tx.conn)
+            if opts["halfvec"]:
+                require_pgvector(version, "halfvec")
+            if opts["quantization"]:
+                require_pgvector(version, "binary_quantize")
             tx.execute(queries.create_registry(self.schema))
             try:
                 existing = self._table(tx, name)

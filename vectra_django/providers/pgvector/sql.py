@@ -23,14 +23,14 @@ from ...client import filters, validation
 from ...client.distance import Metric
 from ...client.validation import Batch
 from ...errors import ValidationError
-from ...postgres import MAX_EF_SEARCH, default_ef_search
+from ...postgres import PRECISIONS, QUANTIZATIONS, max_indexed_dimensions
 
 REGISTRY = "vectra_indexes"
 MAX_IDENTIFIER = 63
 INDEX_TYPES = ("hnsw", "ivfflat", "none")
-ITERATIVE_SCANS = ("off", "strict_order", "relaxed_order")
-INDEX_OPTIONS = frozenset({"index_type", "m", "ef_construction", "lists", "halfvec"})
-QUERY_OPTIONS = frozenset({"ef_search", "iterative_scan", "probes"})
+INDEX_OPTIONS = frozenset(
+    {"index_type", "m", "ef_construction", "lists", "halfvec", "precision", "quantization"}
+)
 DISTANCE_OPERATORS: dict[Metric, str] = {"cosine": "<=>", "euclidean": "<->", "dotproduct": "<#>"}
 _OPCLASS_SUFFIX: dict[Metric, str] = {
     "cosine": "cosine_ops",
@@ -69,6 +69,15 @@ class Table:
         return bool(self.options.get("halfvec", False))
 
     @property
+    def quantized(self) -> bool:
+        return self.options.get("quantization") == "binary"
+
+    @property
+    def quantized_column(self) -> sql.Composable:
+        """The expression a binary-quantized index is built on (queries repeat it)."""
+        return sql.SQL("binary_quantize(embedding)::bit({})").format(sql.Literal(self.dimension))
+
+    @property
     def column_type(self) -> sql.Composable:
         return sql.SQL("{}({})").format(
             sql.SQL("halfvec" if self.halfvec else "vector"), sql.Literal(self.dimension)
@@ -96,7 +105,12 @@ class Table:
 
 
 def index_options(options: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """Index options checked and merged over the provider's defaults."""
+    """Index options checked and merged over the provider's defaults.
+
+    ``precision`` (``"single"`` or ``"half"``) is how the column stores values; the older
+    ``halfvec=True`` says ``precision="half"``. ``quantization="binary"`` indexes the sign
+    bits of each vector (see :mod:`.nearest`).
+    """
     unknown = set(options) - INDEX_OPTIONS
     if unknown:
         raise ValidationError(
@@ -111,7 +125,41 @@ def index_options(options: Mapping[str, Any], defaults: Mapping[str, Any]) -> di
         merged[key] = validation.integer(key, merged[key], low, high)
     if not isinstance(merged["halfvec"], bool):
         raise ValidationError(f"halfvec must be true or false, got {merged['halfvec']!r}.")
+    given = options if "precision" in options or "halfvec" in options else defaults
+    precision = given.get("precision") or ("half" if given.get("halfvec") else "single")
+    if "halfvec" in given and given["halfvec"] != (precision == "half"):
+        raise ValidationError("precision= and halfvec= disagree; give precision= only.")
+    if precision not in PRECISIONS:
+        raise ValidationError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}.")
+    merged["precision"], merged["halfvec"] = precision, precision == "half"
+    quantization = merged.get("quantization")
+    if quantization not in QUANTIZATIONS:
+        raise ValidationError(
+            f"quantization must be one of {list(QUANTIZATIONS)}, got {quantization!r}."
+        )
+    if quantization and merged["index_type"] != "hnsw":
+        raise ValidationError("quantization='binary' needs index_type='hnsw'.")
+    merged["quantization"] = quantization
     return merged
+
+
+def check_index(dimension: int, metric: Metric, options: Mapping[str, Any]) -> None:
+    """Refuse what pgvector cannot index: a metric binary quantization cannot serve, or
+    more dimensions than the index type takes."""
+    if options["quantization"] and metric != "cosine":
+        raise ValidationError(
+            f"quantization='binary' cannot serve metric {metric!r}: Hamming distance between "
+            "sign bits follows the angle between vectors, so it needs metric='cosine'."
+        )
+    if options["index_type"] == "none":
+        return
+    limit, kind = max_indexed_dimensions(options["precision"], options["quantization"])
+    if dimension > limit:
+        raise ValidationError(
+            f"pgvector indexes {kind} of at most {limit:,} dimensions, and this index has "
+            f"{dimension:,}. Use precision='half' (up to 4,000), quantization='binary' (up "
+            "to 64,000) or index_type='none'."
+        )
 
 
 # -- DDL ----------------------------------------------------------------------------------
@@ -140,7 +188,17 @@ def create_table(table: Table) -> list[sql.Composed]:
         ).format(table.ident, table.column_type),
         sql.SQL("CREATE INDEX ON {} USING gin (metadata)").format(table.ident),
     ]
-    if table.index_type != "none":
+    if table.quantized:
+        statements.append(
+            sql.SQL("CREATE INDEX ON {} USING hnsw (({}) bit_hamming_ops) WITH ({})").format(
+                table.ident,
+                table.quantized_column,
+                sql.SQL("m = {}, ef_construction = {}").format(
+                    sql.Literal(table.options["m"]), sql.Literal(table.options["ef_construction"])
+                ),
+            )
+        )
+    elif table.index_type != "none":
         opclass = ("halfvec_" if table.halfvec else "vector_") + _OPCLASS_SUFFIX[table.metric]
         if table.index_type == "hnsw":
             params = sql.SQL("m = {}, ef_construction = {}").format(
@@ -157,133 +215,6 @@ def create_table(table: Table) -> list[sql.Composed]:
 
 
 # -- queries ------------------------------------------------------------------------------
-
-
-def query_settings(
-    table: Table, top_k: int, filtered: bool, options: Mapping[str, Any]
-) -> dict[str, str]:
-    """The ``SET LOCAL`` values a query runs with, from its options and the index type.
-
-    ``plan_cache_mode`` is always ``force_custom_plan``: psycopg prepares a statement on its
-    fifth execution, and a generic plan cannot order by the index's distance operator.
-    """
-    unknown = set(options) - QUERY_OPTIONS
-    if unknown:
-        raise ValidationError(
-            f"Unknown pgvector query options {sorted(unknown)}; expected {sorted(QUERY_OPTIONS)}."
-        )
-    settings = {"plan_cache_mode": "force_custom_plan"}
-    ef_search = validation.integer(
-        "ef_search", options.get("ef_search", default_ef_search(top_k, filtered)), 1, MAX_EF_SEARCH
-    )
-    # Without iterative scan an approximate index returns at most ef_search rows, fewer when
-    # a filter or the dead tuples of recent writes drop some: on by default (the query
-    # re-sorts what a relaxed order returns).
-    default_scan = "relaxed_order"
-    scan = options.get("iterative_scan", default_scan)
-    if scan not in ITERATIVE_SCANS:
-        raise ValidationError(
-            f"iterative_scan must be one of {list(ITERATIVE_SCANS)}, got {scan!r}."
-        )
-    if table.index_type == "hnsw":
-        settings["hnsw.ef_search"] = str(ef_search)
-        settings["hnsw.iterative_scan"] = scan
-    elif table.index_type == "ivfflat":
-        if scan == "strict_order":
-            raise ValidationError(
-                "ivfflat indexes support iterative_scan 'off' or 'relaxed_order'."
-            )
-        # IVFFlat probes one list by default; iterate over more lists until k rows are found.
-        settings["ivfflat.iterative_scan"] = (
-            "relaxed_order" if "iterative_scan" not in options else scan
-        )
-        if "probes" in options:
-            settings["ivfflat.probes"] = str(
-                validation.integer("probes", options["probes"], 1, 32768)
-            )
-    return settings
-
-
-def select_nearest(
-    table: Table,
-    vector: np.ndarray,
-    top_k: int,
-    namespace: str,
-    node: filters.Node | None,
-    include_values: bool,
-    include_metadata: bool,
-    max_distance: float | None,
-) -> tuple[str, list[Any]]:
-    """Nearest neighbours as ``(id, distance[, embedding][, metadata])`` rows, in the vector
-    index's order: an iterative ``relaxed_order`` scan may return them slightly out of order,
-    and a stored zero vector's cosine distance is NaN, so the caller sorts them and reports
-    NaN as 1 (``nearest.result``).
-
-    With ``max_distance`` the bound applies after the limit, in a materialized CTE, as
-    pgvector's documentation recommends (a ``WHERE`` on the distance would keep the index
-    from serving the ``ORDER BY``).
-    """
-    where, where_params = namespace_where(namespace, node)
-    params: list[Any] = [vector, *where_params, vector, top_k]
-    bounded = max_distance is not None
-    if bounded:
-        params.append(max_distance)
-    key = (
-        table.schema,
-        table.table,
-        table.metric,
-        table.halfvec,
-        include_values,
-        include_metadata,
-        where,
-        bounded,
-    )
-    statement = _nearest_statements.get(key)
-    if statement is None:
-        if len(_nearest_statements) >= 4096:  # filter shapes are few; this bounds the odd case
-            _nearest_statements.clear()
-        statement = _nearest_statements[key] = _compose_nearest(
-            table, include_values, include_metadata, where, bounded
-        )
-    return statement, params
-
-
-# Composed SQL as text, per table, columns and filter shape (values are parameters):
-# composing costs more than the rest of a query's Python.
-_nearest_statements: dict[tuple[Any, ...], str] = {}
-
-
-def _compose_nearest(
-    table: Table, include_values: bool, include_metadata: bool, where: str, bounded: bool
-) -> str:
-    columns = [
-        sql.SQL("id"),
-        sql.SQL("embedding {} {} AS distance").format(table.operator, table.param),
-    ]
-    if include_values:
-        columns.append(sql.SQL("embedding"))
-    if include_metadata:
-        columns.append(sql.SQL("metadata"))
-    nearest = sql.SQL(
-        "SELECT {columns} FROM {table} WHERE {where} ORDER BY embedding {op} {param} LIMIT %s"
-    ).format(
-        columns=sql.SQL(", ").join(columns),
-        table=table.ident,
-        where=sql.SQL(where),
-        op=table.operator,
-        param=table.param,
-    )
-    if bounded:
-        # NaN (a stored zero vector, under cosine) counts as distance 1.
-        distance = sql.SQL(
-            "COALESCE(NULLIF(distance, 'NaN'::float8), 1)"
-            if table.metric == "cosine"
-            else "distance"
-        )
-        nearest = sql.SQL(
-            "WITH hits AS MATERIALIZED ({}) SELECT * FROM hits WHERE {} <= %s"
-        ).format(nearest, distance)
-    return nearest.as_string()
 
 
 def namespace_where(namespace: str, node: filters.Node | None) -> tuple[str, list[Any]]:
