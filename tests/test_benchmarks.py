@@ -192,6 +192,30 @@ def test_sync_outbox_reports_the_outbox_against_the_direct_path(bench_url, tmp_p
     assert isinstance(report["targets"]["met"], bool)
 
 
+def test_bulk_load_reports_time_to_searchable_and_each_precision(bench_url, tmp_path):
+    report = run_script("bulk_load.py", bench_url, tmp_path)
+    check_header(report, "bulk_load")
+    searchable = report["searchable"]
+    assert set(searchable) == {"raw", "client_upsert", "client_upsert_live", "reindex_clear"}
+    raw = searchable["raw"]["seconds"]
+    for method in searchable.values():
+        assert method["seconds"] > 0
+        assert method["vs_raw"] == pytest.approx(raw / method["seconds"])
+    assert searchable["raw"]["build"]["maintenance_work_mem"].endswith("MB")
+    assert 0 < searchable["reindex_clear"]["peak_rss_mb"] < 1000
+    precisions = report["precisions"]
+    assert set(precisions) == {"vector", "halfvec", "binary"}
+    sizes = [precisions[v]["index_mb"] for v in ("vector", "halfvec", "binary")]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] > 0
+    for result in precisions.values():
+        assert 0 <= result["recall_at_10"] <= 1
+        for threads in ("1", "4", "16"):
+            run = result["concurrency"][threads]
+            assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] and run["qps"] > 0
+    sweep = precisions["binary"]["recall_by_candidates"]
+    assert sweep["2000"] >= sweep["40"] == pytest.approx(precisions["binary"]["recall_at_10"])
+
+
 def test_the_reindex_target_counts_runs_with_batches_to_overlap(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import batch_operations

@@ -23,6 +23,8 @@ from ...postgres import MAX_EF_SEARCH, default_ef_search, rerank_candidates
 from .sql import Table, namespace_where
 
 ITERATIVE_SCANS = ("off", "strict_order", "relaxed_order")
+# Past ef_search, the iterative scan goes on finding candidates (up to top_k's own limit).
+MAX_CANDIDATES = 10_000
 QUERY_OPTIONS = frozenset({"ef_search", "iterative_scan", "probes", "candidates"})
 
 
@@ -105,7 +107,7 @@ def candidates(table: Table, top_k: int, options: Mapping[str, Any]) -> int | No
             )
         return None
     return validation.integer(
-        "candidates", options.get("candidates", rerank_candidates(top_k)), top_k, MAX_EF_SEARCH
+        "candidates", options.get("candidates", rerank_candidates(top_k)), top_k, MAX_CANDIDATES
     )
 
 
