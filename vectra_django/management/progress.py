@@ -39,25 +39,33 @@ def row_progress(command: BaseCommand, total: int) -> Callable[[int | None], Non
     return update
 
 
-def build_progress(command: BaseCommand) -> Callable[[dict[str, Any]], None]:
-    """A callable taking ``pg_stat_progress_create_index`` rows: each phase of the build
-    as a line, and on a terminal a bar of its tuples (or blocks)."""
-    state: dict[str, Any] = {"phase": None, "bar": None}
+class BuildProgress:
+    """Takes ``pg_stat_progress_create_index`` rows: each phase of an index build as a
+    line, and on a terminal a bar of its tuples (or blocks). ``close()`` when done."""
 
-    def update(row: dict[str, Any]) -> None:
+    def __init__(self, command: BaseCommand) -> None:
+        self.command = command
+        self.phase: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, row: dict[str, Any]) -> None:
         total = row["tuples_total"] or row["blocks_total"] or 0
         done = row["tuples_done"] if row["tuples_total"] else row["blocks_done"]
-        if row["phase"] != state["phase"]:
-            state["phase"] = row["phase"]
-            if state["bar"] is not None:
-                state["bar"].close()
-            state["bar"] = _bar(command, total=total or None, desc=row["phase"])
-            if state["bar"] is None and command.verbosity >= 1:  # type: ignore[attr-defined]
-                command.stdout.write(f"    index build: {row['phase']}")
-        bar = state["bar"]
-        if bar is not None:
-            bar.total = total or None
-            bar.n = done or 0
-            bar.refresh()
+        if row["phase"] != self.phase:
+            self.phase = row["phase"]
+            self.close()
+            self.bar = _bar(self.command, total=total or None, desc=row["phase"])
+            if self.bar is None and self.command.verbosity >= 1:  # type: ignore[attr-defined]
+                self.command.stdout.write(f"    index build: {row['phase']}")
+        if self.bar is not None:
+            self.bar.total = total or None
+            self.bar.n = done or 0
+            self.bar.refresh()
 
-    return update
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+build_progress = BuildProgress

@@ -358,6 +358,7 @@ class Command(BaseCommand):
     def load(self, vf: VectorField, client: Any, replace: bool) -> int:
         """Fill a new or replaced index with one bulk load (see :mod:`...db.loading`)."""
         progress = self.progress(vf.model._base_manager.using(self.options["database"]).count())
+        building = build_progress(self)
         try:
             return load_rows(
                 vf,
@@ -366,10 +367,11 @@ class Command(BaseCommand):
                 self.options["batch_size"],
                 replace,
                 progress,
-                build_progress(self),
+                building,
             )
         finally:
             progress(None)
+            building.close()
 
     def remove_ghosts(self, vf: VectorField, client: Any) -> int:
         """Delete this model's entries whose row is gone or has no vector, page by page
