@@ -10,6 +10,7 @@ from psycopg import sql
 
 from ...client.validation import Batch
 from ...postgres import builds
+from .connection import Tx
 from .writes import clear, write
 
 if TYPE_CHECKING:
@@ -39,16 +40,15 @@ class BulkLoads:
         cannot overwrite a newer write (``vectra_reindex`` relies on it); a deferred build
         keeps everyone out anyway. Returns the number of vectors written.
         """
+        defer = (
+            rows is not None
+            and builds.worth_deferring(rows, 0, self._build)
+            and builds.worth_deferring(
+                rows, self._stored(index, namespace, rows, replace), self._build
+            )
+        )
         with self._session(index) as tx:
             table = self._table(tx, index)
-            stored_where = (sql.SQL("namespace <> %s"), [namespace]) if replace else None
-            defer = rows is not None and builds.worth_deferring(
-                rows,
-                builds.count_upto(
-                    tx.conn, table.ident, rows * builds.STORED_PER_LOADED + 1, stored_where
-                ),
-                self._build,
-            )
             if exclusive and not defer:
                 tx.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table.ident))
             with contextlib.ExitStack() as stack:
@@ -70,3 +70,18 @@ class BulkLoads:
                 for batch in batches:
                     written += write(tx, table, batch, namespace, self._replacing)
         return written
+
+    def _stored(
+        self: PgvectorProvider, index: str, namespace: str, rows: int, replace: bool
+    ) -> int:
+        """How many vectors stay in the table (its other namespaces, when replacing), counted
+        no further than the decision needs. Outside the load's transaction when it can be:
+        two loads that both counted inside theirs would deadlock on their table locks."""
+        limit = rows * builds.STORED_PER_LOADED + 1
+        kept = (sql.SQL("namespace <> %s"), [namespace]) if replace else None
+        if self._source.in_transaction():
+            with self._session(index) as tx:
+                return builds.count_upto(tx.conn, self._table(tx, index).ident, limit, kept)
+        with self._reading(index) as conn:
+            table = self._table(Tx(conn, nested=False), index)
+            return builds.count_upto(conn, table.ident, limit, kept)
