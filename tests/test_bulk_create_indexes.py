@@ -84,3 +84,16 @@ def test_build_can_be_turned_off(settings) -> None:
     before = index_oid()
     Document.objects.bulk_create(docs(1500))
     assert index_oid() == before
+
+
+def test_a_table_without_vector_indexes_is_not_locked() -> None:
+    from tests.testapp.models import RequiredVectorDocument
+
+    with deferred_indexes(RequiredVectorDocument) as deferred, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE relation = %s::regclass "
+            "AND mode = 'AccessExclusiveLock'",
+            [RequiredVectorDocument._meta.db_table],
+        )
+        assert cursor.fetchone() == (0,)
+    assert deferred is False

@@ -60,6 +60,7 @@ def deferred_indexes(
         ):
             yield False
             return
-        for relation in relations:
-            stack.enter_context(builds.deferred(raw, relation, settings))
-        yield True
+        dropped = sum(
+            stack.enter_context(builds.deferred(raw, relation, settings)) for relation in relations
+        )
+        yield dropped > 0

@@ -153,8 +153,11 @@ def deferred(
     if conn.autocommit and conn.info.transaction_status != TransactionStatus.INTRANS:
         raise RuntimeError("A deferred index build must run inside a transaction.")
     regclass = relation.as_string(conn)
+    if not _indexes(conn, regclass, methods):
+        yield 0  # nothing to defer: no lock either
+        return
     conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(relation))
-    dropped = _indexes(conn, regclass, methods)
+    dropped = _indexes(conn, regclass, methods)  # again, now that nobody else can add one
     for index in dropped:
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index.schema, index.name)))
     yield len(dropped)
