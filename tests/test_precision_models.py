@@ -191,3 +191,30 @@ def test_an_operator_class_of_the_other_precision_is_e020() -> None:
         "vectra_django.E020"
     ]
     assert check_ids([hnsw(opclass("cosine", "half"))], dimensions=8, precision="half") == []
+
+
+# -- a synced halfvec field -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_synced_halfvec_field_reindexes_and_checks_clean() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.testapp.models import HalfRemoteDocument
+    from vectra_django.db.reindex import stack_vectors, values_rows
+
+    values = [[0.1, 0.2, 0.3, 0.4], [1 / 3, -2 / 3, 0.5, 1e-3]]
+    docs = [
+        HalfRemoteDocument.objects.create(title=str(i), embedding=v) for i, v in enumerate(values)
+    ]
+    rounded = np.asarray(values, dtype=np.float16).astype(np.float32)
+    rows = values_rows(
+        HalfRemoteDocument.objects.order_by("pk"), "pk", "embedding", raw_vectors=True
+    )
+    assert np.array_equal(stack_vectors([row[1] for row in rows]), rounded)
+    call_command("vectra_reindex", "testapp.HalfRemoteDocument", stdout=StringIO())
+    stored = clients["memory"].fetch("half-docs", [d.vector_id for d in docs])
+    assert [stored[d.vector_id].values for d in docs] == rounded.tolist()
+    call_command("vectra_reindex", "testapp.HalfRemoteDocument", check=True, stdout=StringIO())

@@ -231,6 +231,15 @@ class QuantizedDocument(VectorMixin, models.Model):
         indexes = [binary_quantized_index("embedding", 64, name="quantized_embedding_bq")]
 
 
+class HalfRemoteDocument(VectorMixin, models.Model):
+    """A halfvec column synced to the memory store."""
+
+    title = models.CharField(max_length=200)
+    embedding = VectorField(
+        dimensions=4, null=True, precision="half", provider="memory", index="half-docs"
+    )
+
+
 if hasattr(models, "DB_SET_NULL"):  # Django 6.1+: foreign keys the database itself resolves
 
     class Review(VectorMixin, models.Model):

@@ -46,6 +46,15 @@ def _decode(data: Any) -> np.ndarray:
     return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
 
 
+class _HalfvecBinaryAsArray(Loader):
+    """A binary ``halfvec`` as a float32 array (big-endian float16 values after the header)."""
+
+    format = Format.BINARY
+
+    def load(self, data: Any) -> np.ndarray:
+        return np.frombuffer(data, dtype=">f2", offset=4).astype(np.float32)
+
+
 class _VectorBinaryAsBytes(Loader):
     """A binary ``vector`` as its bytes, for :func:`stack_vectors` to convert many at once."""
 
@@ -59,7 +68,8 @@ def values_rows(
     queryset: QuerySet, *names: str, raw_vectors: bool = False
 ) -> list[tuple[Any, ...]]:
     """``list(queryset.values_list(*names))``, with vector columns as float32 arrays (or,
-    with ``raw_vectors``, as pgvector's binary format, for :func:`stack_vectors`).
+    with ``raw_vectors``, ``vector`` columns as pgvector's binary format, for
+    :func:`stack_vectors`; ``halfvec`` columns are arrays either way).
 
     On PostgreSQL the query runs on a binary cursor of the queryset's connection (inside its
     transaction, if any). Elsewhere it is the plain ``values_list``, with vectors as lists.
@@ -81,6 +91,9 @@ def values_rows(
     raw.adapters.register_loader(
         "vector", _VectorBinaryAsBytes if raw_vectors else _VectorBinaryAsArray
     )
+    halfvec = raw.adapters.types.get("halfvec")
+    if halfvec is not None:  # pgvector 0.7 and later
+        raw.adapters.register_loader(halfvec.oid, _HalfvecBinaryAsArray)
     # Django's own wrapper, so query logging and execute_wrappers see the query.
     logged = connection.queries_logged
     with connection.make_debug_cursor(raw) if logged else connection.make_cursor(raw) as cursor:
