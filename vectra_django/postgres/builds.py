@@ -225,4 +225,6 @@ def _watching(
         yield
     finally:
         done.set()
-        thread.join()
+        # Not longer: a watcher still waiting for a connection (a pool of one, lent to this
+        # build) gives up on its own, and it is a daemon.
+        thread.join(timeout=POLL_SECONDS + 1)

@@ -49,7 +49,7 @@ class BulkLoads:
         )
         with self._session(index) as tx:
             table = self._table(tx, index)
-            if exclusive and not defer:
+            if exclusive:  # before anything else (a deferred build then takes a stronger one)
                 tx.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table.ident))
             with contextlib.ExitStack() as stack:
                 if defer:
