@@ -19,18 +19,7 @@ from django.db.models import F, Func
 from django.db.models.functions import Cast
 from pgvector.django import BitField, HnswIndex, IvfflatIndex, VectorExtension
 
-OPCLASSES = {
-    "cosine": "vector_cosine_ops",
-    "euclidean": "vector_l2_ops",
-    "dotproduct": "vector_ip_ops",
-}
-
-
-def opclass(metric: str, precision: str = "single") -> str:
-    """The operator class an HNSW/IVFFlat index needs to serve ``metric`` searches on a
-    column of ``precision`` (``"single"``: ``vector``, ``"half"``: ``halfvec``)."""
-    name = OPCLASSES[metric]
-    return name.replace("vector_", "halfvec_", 1) if precision == "half" else name
+from .postgres import OPCLASSES, opclass
 
 
 class BinaryQuantize(Func):

@@ -39,6 +39,21 @@ def rerank_candidates(top_k: int) -> int:
     return max(top_k, min(MAX_EF_SEARCH, CANDIDATES_PER_RESULT * top_k))
 
 
+# The operator class an HNSW or IVFFlat index needs per metric, on a ``vector`` column.
+OPCLASSES = {
+    "cosine": "vector_cosine_ops",
+    "euclidean": "vector_l2_ops",
+    "dotproduct": "vector_ip_ops",
+}
+
+
+def opclass(metric: str, precision: str = "single") -> str:
+    """The operator class an HNSW/IVFFlat index needs to serve ``metric`` searches on a
+    column of ``precision`` (``"single"``: ``vector``, ``"half"``: ``halfvec``)."""
+    name = OPCLASSES[metric]
+    return name.replace("vector_", "halfvec_", 1) if precision == "half" else name
+
+
 def max_indexed_dimensions(precision: str, quantization: str | None) -> tuple[int, str]:
     """The most dimensions an HNSW or IVFFlat index takes, and what it indexes then."""
     if quantization == "binary":

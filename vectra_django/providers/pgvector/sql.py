@@ -23,7 +23,7 @@ from ...client import filters, validation
 from ...client.distance import Metric
 from ...client.validation import Batch
 from ...errors import ValidationError
-from ...postgres import PRECISIONS, QUANTIZATIONS, max_indexed_dimensions
+from ...postgres import PRECISIONS, QUANTIZATIONS, max_indexed_dimensions, opclass
 
 REGISTRY = "vectra_indexes"
 MAX_IDENTIFIER = 63
@@ -32,11 +32,6 @@ INDEX_OPTIONS = frozenset(
     {"index_type", "m", "ef_construction", "lists", "halfvec", "precision", "quantization"}
 )
 DISTANCE_OPERATORS: dict[Metric, str] = {"cosine": "<=>", "euclidean": "<->", "dotproduct": "<#>"}
-_OPCLASS_SUFFIX: dict[Metric, str] = {
-    "cosine": "cosine_ops",
-    "euclidean": "l2_ops",
-    "dotproduct": "ip_ops",
-}
 
 
 def table_name(index: str) -> str:
@@ -199,7 +194,7 @@ def create_table(table: Table) -> list[sql.Composed]:
             )
         )
     elif table.index_type != "none":
-        opclass = ("halfvec_" if table.halfvec else "vector_") + _OPCLASS_SUFFIX[table.metric]
+        opclass_name = opclass(table.metric, "half" if table.halfvec else "single")
         if table.index_type == "hnsw":
             params = sql.SQL("m = {}, ef_construction = {}").format(
                 sql.Literal(table.options["m"]), sql.Literal(table.options["ef_construction"])
@@ -208,7 +203,7 @@ def create_table(table: Table) -> list[sql.Composed]:
             params = sql.SQL("lists = {}").format(sql.Literal(table.options["lists"]))
         statements.append(
             sql.SQL("CREATE INDEX ON {} USING {} (embedding {}) WITH ({})").format(
-                table.ident, sql.SQL(table.index_type), sql.SQL(opclass), params
+                table.ident, sql.SQL(table.index_type), sql.SQL(opclass_name), params
             )
         )
     return statements
