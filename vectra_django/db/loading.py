@@ -70,10 +70,15 @@ def _batches(
         if not found:
             return
         last = found[-1][0]
-        yield client._checked_batch(
-            vf.index_name,
-            ids=[vector_id(model, row[0]) for row in found],
-            values=stack_vectors([row[1] for row in found]),
-            metadata=[vf.metadata_from(row[2:]) for row in found],
-        )
+        yield checked_batch(client, vf, found)
         progress(len(found))
+
+
+def checked_batch(client: Client, vf: VectorField, rows: list[tuple[Any, ...]]) -> Batch:
+    """``(pk, vector, *metadata_fields)`` rows as a batch checked for ``vf``'s index."""
+    return client._checked_batch(
+        vf.index_name,
+        ids=[vector_id(vf.model, row[0]) for row in rows],
+        values=stack_vectors([row[1] for row in rows]),
+        metadata=[vf.metadata_from(row[2:]) for row in rows],
+    )

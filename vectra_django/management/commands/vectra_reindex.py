@@ -15,9 +15,9 @@ from django.db.models import Model
 from ...client.validation import Batch
 from ...db import drift
 from ...db.fields import VectorField, vector_fields, vector_id
-from ...db.loading import can_bulk_load, load_rows
+from ...db.loading import can_bulk_load, checked_batch, load_rows
 from ...db.pipeline import Writer, in_transaction, without_cyclic_gc
-from ...db.reindex import stack_vectors, values_rows
+from ...db.reindex import values_rows
 from ...db.sync.ops import resync_changed, row_version
 from ...errors import NotFoundError, UnsupportedFeatureError, VectraError
 from ..progress import build_progress, row_progress
@@ -333,12 +333,7 @@ class Command(BaseCommand):
                 if (present or missing) and not dry_run:
                     batch = None
                     if present:  # checked here, while the worker writes the previous batch
-                        batch = client._checked_batch(
-                            index,
-                            ids=[vector_id(model, row[0]) for row in present],
-                            values=stack_vectors([row[1] for row in present]),
-                            metadata=[vf.metadata_from(row[2:-1]) for row in present],
-                        )
+                        batch = checked_batch(client, vf, [row[:-1] for row in present])
                     versions = {row[0]: row[-1] for row in rows}
                     recheck = functools.partial(resync_changed, using, vf, versions, first)
                     writer.submit(
