@@ -40,6 +40,8 @@ def test_query_result_to_dict(result: QueryResult) -> None:
         "distance": 0.1,
         "values": None,
         "metadata": {"k": 1},
+        "vector_score": None,
+        "text_score": None,
     }
 
 
@@ -56,5 +58,6 @@ def test_vector_to_dict_and_dimension() -> None:
         "id": "a",
         "values": [1.0, 2.0],
         "metadata": {"k": "v"},
+        "text": None,
         "namespace": "ns",
     }

@@ -110,15 +110,16 @@ class BulkWrites:
 def _batch_arguments(batch: Any) -> dict[str, Any]:
     """One ``bulk_load`` batch as ``_checked_batch``'s keyword arguments."""
     if isinstance(batch, Mapping):
-        unknown = set(batch) - {"ids", "values", "metadata"}
+        unknown = set(batch) - {"ids", "values", "metadata", "texts"}
         if unknown or "ids" not in batch:
             raise ValidationError(
                 "A bulk_load batch is a list of vectors or a mapping with ids, values and "
-                f"optionally metadata; got keys {sorted(map(str, batch))}."
+                f"optionally metadata and texts; got keys {sorted(map(str, batch))}."
             )
         return {
             "ids": batch["ids"],
             "values": batch.get("values"),
             "metadata": batch.get("metadata"),
+            "texts": batch.get("texts"),
         }
     return {"vectors": batch}

@@ -16,6 +16,7 @@ from .index_cache import IndexCache
 from .requests import QueryRequest, delete_selector
 from .results import QueryResult, Vector
 from .retry import RetryPolicy
+from .searches import TextSearches
 from .validation import Batch
 
 R = TypeVar("R")
@@ -23,7 +24,7 @@ R = TypeVar("R")
 _CLIENT_KEYS = {"timeout", "max_retries", "retry_delay", "max_retry_delay", "batch_size"}
 
 
-class Client(BulkWrites):
+class Client(BulkWrites, TextSearches):
     """Talks to one vector store through its provider.
 
     ``Client(provider="memory")`` works without settings; ``clients["default"]`` builds one
@@ -209,18 +210,22 @@ class Client(BulkWrites):
         ids: Any = None,
         values: Any = None,
         metadata: Any = None,
+        texts: Any = None,
         namespace: str | None = None,
     ) -> dict[str, int]:
         """Insert or replace vectors, in chunks of ``batch_size``.
 
-        Either ``vectors=[{"id", "values", "metadata"}, ...]`` (or :class:`Vector` objects),
-        or ``ids=[...]`` with ``values`` as one 2-D array (the fast path for bulk loads) and
-        optional ``metadata=[...]``. The whole batch is validated first: one bad item and
-        nothing is written.
+        Either ``vectors=[{"id", "values", "metadata", "text"}, ...]`` (or :class:`Vector`
+        objects), or ``ids=[...]`` with ``values`` as one 2-D array (the fast path for bulk
+        loads) and optional ``metadata=[...]`` and ``texts=[...]``. ``text`` is what
+        :meth:`text_search` and :meth:`hybrid_search` match words against. The whole batch
+        is validated first: one bad item and nothing is written.
         """
         index = self._index(index)
         ns = self._namespace(namespace)
-        batch = self._checked_batch(index, vectors, ids=ids, values=values, metadata=metadata)
+        batch = self._checked_batch(
+            index, vectors, ids=ids, values=values, metadata=metadata, texts=texts
+        )
         return self._upsert_checked(index, batch, ns)
 
     def _checked_batch(self, index: str, vectors: Any = None, **columns: Any) -> Batch:

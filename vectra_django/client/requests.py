@@ -28,6 +28,34 @@ class QueryRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class TextRequest:
+    """A validated keyword search, or a hybrid one when ``candidates`` is set.
+
+    ``alpha`` weighs the vector leg and ``1 - alpha`` the text leg; ``vector`` is ``None``
+    when ``alpha`` is 0. Each leg ranks ``candidates`` records, fused with ``rrf_k``.
+    """
+
+    text: str
+    top_k: int
+    namespace: str = ""
+    filter: Node | None = None
+    include_values: bool = False
+    include_metadata: bool = True
+    vector: np.ndarray | None = None
+    alpha: float = 0.0
+    candidates: int | None = None
+    rrf_k: int = 60
+
+    @property
+    def vector_weight(self) -> float:
+        return self.alpha
+
+    @property
+    def text_weight(self) -> float:
+        return 1.0 - self.alpha
+
+
+@dataclass(frozen=True, slots=True)
 class IdPage:
     """One page of ids and the opaque cursor of the next page (``None`` after the last)."""
 

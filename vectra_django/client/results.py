@@ -12,12 +12,14 @@ from typing import Any, overload
 
 @dataclass(frozen=True, slots=True)
 class Vector:
-    """A stored vector: its id, values, metadata and namespace."""
+    """A stored vector: its id, values, metadata, namespace and the ``text`` it was upserted
+    with for keyword search (``None`` when it has none)."""
 
     id: str
     values: list[float]
     metadata: dict[str, Any] = field(default_factory=dict)
     namespace: str = ""
+    text: str | None = None
 
     @property
     def dimension(self) -> int:
@@ -31,6 +33,7 @@ class Vector:
             "values": list(self.values),
             "metadata": dict(self.metadata),
             "namespace": self.namespace,
+            "text": self.text,
         }
 
 
@@ -38,7 +41,9 @@ class Vector:
 class Match:
     """One query hit. ``score`` is higher-is-better on every metric; ``distance`` is raw.
 
-    ``values`` and ``metadata`` are ``None`` unless the query asked for them.
+    ``values`` and ``metadata`` are ``None`` unless the query asked for them. A text search's
+    ``score`` is the store's keyword rank; a hybrid search's is the fused (RRF) score, and
+    ``vector_score`` / ``text_score`` are each leg's own (``None`` where a leg missed it).
     """
 
     id: str
@@ -46,6 +51,8 @@ class Match:
     distance: float | None = None
     values: list[float] | None = None
     metadata: dict[str, Any] | None = None
+    vector_score: float | None = None
+    text_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy; unrequested ``values``/``metadata`` stay ``None``."""
@@ -55,6 +62,8 @@ class Match:
             "distance": self.distance,
             "values": None if self.values is None else list(self.values),
             "metadata": None if self.metadata is None else dict(self.metadata),
+            "vector_score": self.vector_score,
+            "text_score": self.text_score,
         }
 
 

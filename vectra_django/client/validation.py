@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ValidationError
 from .distance import METRICS, Metric
 from .results import Vector
+from .text import record_text
 
 # Whole names only (fullmatch): a $-anchored match would let "docs\n" through.
 INDEX_NAME_RE = re.compile(r"[a-z0-9_-]{1,63}")
@@ -290,6 +291,7 @@ class Batch:
     values: np.ndarray
     metadata: list[dict[str, Any]]
     metadata_json: list[bytes] | None = None
+    texts: list[str | None] | None = None  # for keyword search; None: no record has text
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -303,6 +305,7 @@ class Batch:
                 self.values[start:end],
                 self.metadata[start:end],
                 None if encoded is None else encoded[start:end],
+                None if self.texts is None else self.texts[start:end],
             )
 
 
@@ -312,9 +315,11 @@ def batch(
     ids: Any = None,
     values: Any = None,
     metadata: Any = None,
+    texts: Any = None,
     expected_dimension: int | None = None,
 ) -> Batch:
-    """Normalise either ``vectors=[{id, values, metadata}...]`` or ``ids`` + a 2-D ``values``."""
+    """Normalise either ``vectors=[{id, values, metadata, text}...]`` or ``ids`` + a 2-D
+    ``values`` (with optional parallel ``metadata`` and ``texts``)."""
     if vectors is not None and (ids is not None or values is not None):
         raise ValidationError("Pass either vectors=[...] or ids= with values=, not both.")
     if vectors is None:
@@ -327,7 +332,9 @@ def batch(
         metas = [{}] * len(id_list) if metadata is None else list(metadata)
         if len(metas) != len(id_list):
             raise ValidationError(f"Got {len(id_list)} ids but {len(metas)} metadata entries.")
-        return _batch(id_list, matrix, metas)
+        if texts is not None and len(texts := list(texts)) != len(id_list):
+            raise ValidationError(f"Got {len(id_list)} ids but {len(texts)} texts.")
+        return _batch(id_list, matrix, metas, texts)
 
     if isinstance(vectors, Mapping | Vector | str | bytes):
         raise ValidationError("vectors must be a list of dicts or Vector objects.")
@@ -336,16 +343,19 @@ def batch(
     raw_ids: list[Any] = []
     rows: list[Any] = []
     metas: list[Any] = []
+    item_texts: list[Any] = []
     for position, v in enumerate(vectors):
         if type(v) is dict and "id" in v and "values" in v and v.keys() <= _ITEM_KEYS:
             raw_ids.append(v["id"])  # the usual input, checked at once
             rows.append(v["values"])
             metas.append(v.get("metadata"))
+            item_texts.append(v.get("text"))
         else:
-            vid, row, meta = _item(v, position)
+            vid, row, meta, item_text = _item(v, position)
             raw_ids.append(vid)
             rows.append(row)
             metas.append(meta)
+            item_texts.append(item_text)
     if not rows:
         raise ValidationError("vectors must not be empty.")
     id_list = vector_ids(raw_ids)
@@ -362,28 +372,31 @@ def batch(
             f"but vector {id_list[0]!r} has {len(rows[0])}."
         )
     matrix = as_matrix(rows, expected_dimension=expected_dimension, labels=id_list)
-    return _batch(id_list, matrix, metas)
+    return _batch(id_list, matrix, metas, item_texts)
 
 
-def _batch(ids: list[str], matrix: np.ndarray, metas: list[Any]) -> Batch:
+def _batch(ids: list[str], matrix: np.ndarray, metas: list[Any], texts: Any = None) -> Batch:
     checked: list[dict[str, Any]] = []
     encoded: list[bytes] = []
     for meta, vid in zip(metas, ids, strict=True):
         _add_metadata(meta, checked, encoded, vid=vid)
-    return Batch(ids, matrix, checked, encoded)
+    checked_texts = None
+    if texts is not None and any(t is not None for t in texts):
+        checked_texts = [record_text(t, vid) for t, vid in zip(texts, ids, strict=True)]
+    return Batch(ids, matrix, checked, encoded, checked_texts)
 
 
-_ITEM_KEYS = frozenset({"id", "values", "metadata"})
+_ITEM_KEYS = frozenset({"id", "values", "metadata", "text"})
 
 
-def _item(v: Any, position: int) -> tuple[Any, Any, Any]:
+def _item(v: Any, position: int) -> tuple[Any, Any, Any, Any]:
     if isinstance(v, Vector):
-        return v.id, v.values, v.metadata
+        return v.id, v.values, v.metadata, v.text
     if isinstance(v, Mapping):
         unknown = set(v) - _ITEM_KEYS
         if unknown:
             raise ValidationError(f"vectors[{position}] has unknown keys {sorted(unknown)}.")
         if "id" not in v or "values" not in v:
             raise ValidationError(f"vectors[{position}] needs 'id' and 'values'.")
-        return v["id"], v["values"], v.get("metadata")
+        return v["id"], v["values"], v.get("metadata"), v.get("text")
     raise ValidationError(f"vectors[{position}] must be a dict or Vector, got {type(v).__name__}.")

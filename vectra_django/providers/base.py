@@ -23,8 +23,9 @@ import numpy as np
 
 from ..client.distance import Metric
 from ..client.filters import Node
+from ..client.fusion import rrf
 from ..client.redaction import redact
-from ..client.requests import IdPage, QueryRequest
+from ..client.requests import IdPage, QueryRequest, TextRequest
 from ..client.results import QueryResult, Vector
 from ..client.validation import Batch
 from ..errors import UnsupportedFeatureError, VectraError
@@ -123,6 +124,16 @@ class BaseProvider:
         """
         raise self.unsupported("listing ids")
 
+    def text_search(self, index: str, request: TextRequest) -> QueryResult:
+        """Optional: the records whose ``text`` best matches ``request.text``, best first
+        (``request.candidates`` of them when set, else ``top_k``). Not part of
+        :class:`Provider`; a store without keyword search keeps this refusal."""
+        raise self.unsupported("text_search (keyword search over the records' text)")
+
+    def hybrid_search(self, index: str, request: TextRequest) -> QueryResult:
+        """Optional: a vector leg and a text leg fused by RRF (see :func:`fused_search`)."""
+        raise self.unsupported("hybrid_search (keyword search over the records' text)")
+
     def validate_batch(self, batch: Batch) -> None:
         """Store-specific checks on a whole upsert batch; the default has none.
 
@@ -184,3 +195,35 @@ def translating_errors(
             raise
         mapped.args = (redact(str(mapped), secret),)
         raise mapped from exc
+
+
+def fused_search(provider: Any, index: str, request: TextRequest) -> QueryResult:
+    """A hybrid search from the provider's own ``query`` and ``text_search``, each ranking
+    ``request.candidates`` records, fused by :func:`~vectra_django.client.fusion.rrf` (a
+    leg of weight 0 is not run)."""
+    legs: list[QueryResult] = []
+    if request.vector_weight > 0:
+        assert request.vector is not None  # the client requires it when alpha > 0
+        vector_request = QueryRequest(
+            vector=request.vector,
+            top_k=request.candidates or request.top_k,
+            namespace=request.namespace,
+            filter=request.filter,
+            include_values=request.include_values,
+            include_metadata=request.include_metadata,
+        )
+        legs.append(provider.query(index, vector_request))
+    else:
+        legs.append(QueryResult([]))
+    legs.append(
+        provider.text_search(index, request) if request.text_weight > 0 else QueryResult([])
+    )
+    matches = rrf(
+        legs[0],
+        legs[1],
+        vector_weight=request.vector_weight,
+        text_weight=request.text_weight,
+        k=request.rrf_k,
+        top_k=request.top_k,
+    )
+    return QueryResult(matches, index=index, namespace=request.namespace)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -16,19 +17,20 @@ import numpy as np
 
 from ..client import filters
 from ..client.distance import Metric, score_from_distance
-from ..client.requests import IdPage, QueryRequest
+from ..client.requests import IdPage, QueryRequest, TextRequest
 from ..client.results import Match, QueryResult, Vector
 from ..client.validation import Batch
 from ..errors import NotFoundError, ValidationError
-from .base import BaseProvider, stats_result
+from . import keywords
+from .base import BaseProvider, fused_search, stats_result
 
 
 @dataclass
 class _Index:
     dimension: int
     metric: Metric
-    # namespace -> id -> (values, metadata)
-    namespaces: dict[str, dict[str, tuple[np.ndarray, dict[str, Any]]]] = field(
+    # namespace -> id -> (values, metadata, text)
+    namespaces: dict[str, dict[str, tuple[np.ndarray, dict[str, Any], str | None]]] = field(
         default_factory=dict
     )
 
@@ -85,8 +87,11 @@ class MemoryProvider(BaseProvider):
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
         with self._lock:
             rows = self._get(index).namespaces.setdefault(namespace, {})
-            for vid, values, meta in zip(batch.ids, batch.values, batch.metadata, strict=True):
-                rows[vid] = (values.copy(), dict(meta))
+            texts = batch.texts or [None] * len(batch)
+            for vid, values, meta, text in zip(
+                batch.ids, batch.values, batch.metadata, texts, strict=True
+            ):
+                rows[vid] = (values.copy(), dict(meta), text)
             return len(batch)
 
     def query(self, index: str, request: QueryRequest) -> QueryResult:
@@ -94,7 +99,7 @@ class MemoryProvider(BaseProvider):
             idx = self._get(index)
             candidates = [
                 (vid, values, meta)
-                for vid, (values, meta) in idx.namespaces.get(request.namespace, {}).items()
+                for vid, (values, meta, _) in idx.namespaces.get(request.namespace, {}).items()
                 if filters.evaluate(request.filter, meta)
             ]
         if not candidates:
@@ -125,7 +130,7 @@ class MemoryProvider(BaseProvider):
         with self._lock:
             rows = self._get(index).namespaces.get(namespace, {})
             return {
-                vid: Vector(vid, rows[vid][0].tolist(), dict(rows[vid][1]), namespace)
+                vid: Vector(vid, rows[vid][0].tolist(), dict(rows[vid][1]), namespace, rows[vid][2])
                 for vid in ids
                 if vid in rows
             }
@@ -142,10 +147,11 @@ class MemoryProvider(BaseProvider):
             rows = self._get(index).namespaces.get(namespace, {})
             if id not in rows:
                 raise NotFoundError(f"Vector {id!r} does not exist in index {index!r}.")
-            old_values, old_meta = rows[id]
+            old_values, old_meta, text = rows[id]
             rows[id] = (
                 old_values if values is None else values.copy(),
                 old_meta if metadata is None else {**old_meta, **metadata},
+                text,
             )
 
     def delete(
@@ -163,7 +169,7 @@ class MemoryProvider(BaseProvider):
             elif ids is not None:
                 doomed = [vid for vid in ids if vid in rows]
             else:
-                doomed = [vid for vid, (_, meta) in rows.items() if filters.evaluate(filter, meta)]
+                doomed = [vid for vid, row in rows.items() if filters.evaluate(filter, row[1])]
             for vid in doomed:
                 del rows[vid]
             return len(doomed)
@@ -183,6 +189,34 @@ class MemoryProvider(BaseProvider):
                 vid for vid in rows if vid.startswith(prefix) and (cursor is None or vid > cursor)
             ]
         return IdPage.after_last(heapq.nsmallest(limit + 1, later), limit)
+
+    def text_search(self, index: str, request: TextRequest) -> QueryResult:
+        """Okapi BM25 over the records' ``text`` (records without a query word are left out)."""
+        with self._lock:
+            idx = self._get(index)
+            rows = [
+                (vid, values, meta, Counter(keywords.tokens(text)))
+                for vid, (values, meta, text) in idx.namespaces.get(request.namespace, {}).items()
+                if text and filters.evaluate(request.filter, meta)
+            ]
+        scores = keywords.bm25(keywords.tokens(request.text), [row[3] for row in rows])
+        ranked = sorted(
+            ((score, row) for score, row in zip(scores, rows, strict=True) if score > 0),
+            key=lambda pair: (-pair[0], pair[1][0]),
+        )[: request.candidates or request.top_k]
+        matches = [
+            Match(
+                id=vid,
+                score=score,
+                values=values.tolist() if request.include_values else None,
+                metadata=dict(meta) if request.include_metadata else None,
+            )
+            for score, (vid, values, meta, _) in ranked
+        ]
+        return QueryResult(matches, index=index, namespace=request.namespace)
+
+    def hybrid_search(self, index: str, request: TextRequest) -> QueryResult:
+        return fused_search(self, index, request)
 
     def healthy(self) -> bool:
         return True
