@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from tests import remote_stores
 from tests.fake_pinecone import FakePinecone
-from vectra_django import clients
+from vectra_django import Client, clients
 from vectra_django.instrumentation import clear_handlers
 from vectra_django.testing import embedded
 
@@ -67,3 +68,27 @@ def fresh_clients() -> Iterator[None]:
     clients.reset()
     yield
     clients.reset()
+
+
+@pytest.fixture
+def url_client(request: pytest.FixtureRequest) -> Iterator[Callable[..., Client]]:
+    """Builds pgvector clients with their own pool (``URL``) on the test database, so each
+    write commits as a user's would; the indexes they create are dropped afterwards."""
+    from tests.contract.pgvector_providers import url_for_test_database
+
+    url = url_for_test_database(request)
+    made: list[Client] = []
+    existing: set[str] = set()
+
+    def make(**options: Any) -> Client:
+        client = Client(provider="pgvector", url=url, **{"max_retries": 0, **options})
+        if not made:
+            existing.update(client.list_indexes())
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        for name in set(client.list_indexes()) - existing:
+            client.delete_index(name)
+        client.close()

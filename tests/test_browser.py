@@ -6,6 +6,7 @@ the reason when any is missing. The browser never leaves the loopback interface.
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -75,6 +76,24 @@ def wait(driver, condition, timeout=15):
     return WebDriverWait(driver, timeout).until(condition)
 
 
+def choose_mode(driver, label):
+    """Click the mode's label, as a user would; its radio button must then be on."""
+    xpath = f"//fieldset[@class='modes']//label[normalize-space()='{label}']"
+    choice = driver.find_element(By.XPATH, xpath)
+    choice.click()
+    assert driver.find_element(By.ID, choice.get_attribute("for")).is_selected()
+
+
+def submit(driver):
+    driver.find_element(By.CSS_SELECTOR, "form.search button[type=submit]").click()
+    wait(driver, EC.presence_of_element_located((By.ID, "summary")))
+
+
+def score_texts(driver):
+    """Each result's main score as the page prints it."""
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#results .score-value")]
+
+
 def results(driver, container="#results"):
     """(title, score) for each result shown, in page order."""
     items = driver.find_elements(By.CSS_SELECTOR, f"{container} li.result")
@@ -122,8 +141,8 @@ def test_filters_and_threshold_narrow_the_results(browser, live_server, corpus_s
     threshold = browser.find_element(By.NAME, "threshold")
     threshold.clear()
     threshold.send_keys("0.1")
-    browser.find_element(By.CSS_SELECTOR, "form.search button[type=submit]").click()
-    wait(browser, EC.presence_of_element_located((By.ID, "summary")))
+    choose_mode(browser, "Vector")  # the minimum score applies to vector mode
+    submit(browser)
 
     shown = results(browser)
     assert shown, browser.find_element(By.ID, "summary").text
@@ -133,3 +152,60 @@ def test_filters_and_threshold_narrow_the_results(browser, live_server, corpus_s
     assert browser.find_element(By.NAME, "q").get_attribute("value") == "compress data"
     selected = Select(browser.find_element(By.NAME, "category")).first_selected_option
     assert selected.get_attribute("value") == "compression"
+
+
+def legs(driver):
+    """(vector, keyword) leg scores of each hybrid result, as shown ("—" where a leg missed)."""
+    return [
+        tuple(
+            item.find_element(By.CSS_SELECTOR, f".leg-{leg} .leg-value").text
+            for leg in ("vector", "keyword")
+        )
+        for item in driver.find_elements(By.CSS_SELECTOR, "#results li.result")
+    ]
+
+
+def test_switching_the_mode_changes_the_results_and_their_scores(
+    browser, live_server, corpus_slice
+):
+    browser.get(live_server.url + "/")
+    hybrid = browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=hybrid]")
+    assert hybrid.is_selected()  # the default
+    browser.find_element(By.NAME, "q").send_keys("json.dumps")
+
+    choose_mode(browser, "Keyword")
+    submit(browser)
+    keyword = results(browser)
+    # Only documents with the exact name, each with a keyword score shown to 4 places.
+    assert [title for title, _ in keyword] == ["json", "json.dumps"]
+    assert "keyword score" in browser.find_element(By.ID, "summary").text
+    assert all(re.fullmatch(r"0\.\d{4}", text) for text in score_texts(browser))
+    assert browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=keyword]").is_selected()
+
+    choose_mode(browser, "Vector")
+    submit(browser)
+    vector = results(browser)
+    assert len(vector) == 10
+    assert vector[0][0] != "json.dumps"  # the name alone is a weak vector query here
+    assert "json.dumps" in [title for title, _ in vector[:3]]
+    assert "vector score" in browser.find_element(By.ID, "summary").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#results .leg")
+
+    choose_mode(browser, "Hybrid")
+    submit(browser)
+    fused = results(browser)
+    assert fused[0][0] == "json.dumps"  # second in both rankings beats first in one
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 62, abs=1e-4)
+    shown_legs = legs(browser)
+    assert "—" not in shown_legs[0]  # found by both legs
+    assert ("—" in shown_legs[2][1]) and shown_legs[2][0] != "—"  # the vector leg's alone
+    assert "hybrid score" in browser.find_element(By.ID, "summary").text
+    assert browser.find_element(By.NAME, "q").get_attribute("value") == "json.dumps"
+
+
+def test_an_empty_keyword_query_shows_a_form_error(browser, live_server, corpus_slice):
+    browser.get(live_server.url + "/?q=+&mode=keyword")
+    alert = wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
+    assert "Type a description or a name to search for." in alert.text
+    assert not browser.find_elements(By.ID, "results")
+    assert browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=keyword]").is_selected()

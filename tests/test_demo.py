@@ -13,6 +13,13 @@ from tests.example_helpers import requires_example_app
 pytestmark = [requires_example_app, pytest.mark.django_db]
 
 RESULT_LINE = re.compile(r"^\s+\d\. (-?\d\.\d{3})  (\S+)$", re.MULTILINE)
+KEYWORD_LINE = re.compile(r"^ {6}\d\. (\d\.\d{4})  (\S+)$", re.MULTILINE)
+HYBRID_LINE = re.compile(
+    r"^ {6}\d\. (\d\.\d{4})  (\S+)  \(vector (—|-?\d\.\d{3}), keyword (—|\d\.\d{4})\)$",
+    re.MULTILINE,
+)
+# The modules the demo's keyword, vector and hybrid examples look in.
+MODE_MODULES = ("os", "shutil", "gzip", "zlib")
 
 
 def demo(*args, **kwargs):
@@ -100,3 +107,65 @@ def test_demo_is_silent_at_verbosity_zero():
 def test_demo_rejects_non_positive_numbers(option):
     with pytest.raises(CommandError, match=f"{option} must be at least 1"):
         demo(option, "0")
+
+
+# -- vector, keyword and hybrid ---------------------------------------------------------------
+
+
+@pytest.fixture
+def mode_documents():
+    """The real documents of the modules the demo's mode examples are about."""
+    from example_project.documents.corpus import iter_corpus
+    from example_project.documents.models import Document
+
+    entries = [entry for entry in iter_corpus() if entry.source in MODE_MODULES]
+    return Document.objects.bulk_create(Document(**vars(entry)) for entry in entries)
+
+
+def mode_block(output, query, mode):
+    """The lines the demo prints for ``query`` in ``mode``."""
+    lines = output.split(f'\n  "{query}": ', 1)[1].split("\n\n", 1)[0].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"    {mode} "))
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.startswith(" " * 6):  # the next mode, or where the document ranks
+            break
+        block.append(line)
+    return "\n".join(block)
+
+
+def test_demo_shows_each_mode_and_where_each_wins(mode_documents):
+    output = demo()
+    assert "Vector, keyword and hybrid searches:" in output
+    # An exact name: only keyword search finds it, and hybrid keeps it first.
+    assert mode_block(output, "shutil.copytree", "keyword").endswith(
+        "\n      1. 0.0909  shutil.copytree"
+    )
+    assert "shutil.copytree" not in mode_block(output, "shutil.copytree", "vector")
+    assert "shutil.copytree ranks: vector —, keyword 1, hybrid 1" in output
+    # A description: every word must occur for keyword search, so vector search wins.
+    keyword = KEYWORD_LINE.findall(mode_block(output, "compress data with gzip", "keyword"))
+    assert [title for _, title in keyword] == ["zlib.compressobj"]
+    assert "gzip.compress ranks: vector 1, keyword —, hybrid 2" in output
+    # Both: os.walk is second in each ranking and first once they are fused.
+    assert "os.walk ranks: vector 2, keyword 2, hybrid 1" in output
+
+
+def test_demo_hybrid_lines_show_the_fused_score_and_each_leg(mode_documents):
+    output = demo()
+    block = mode_block(output, "walk a directory tree", "hybrid")
+    rows = HYBRID_LINE.findall(block)
+    assert [title for _, title, _, _ in rows] == ["os.walk", "os.fwalk", "shutil"]
+    fused = [float(score) for score, _, _, _ in rows]
+    assert fused == sorted(fused, reverse=True)
+    assert fused[0] == pytest.approx(2 / 62, abs=1e-4)  # 2nd by vector, 2nd by keyword
+    assert rows[0][2] != "—" and rows[0][3] != "—"
+    assert rows[2][3] == "—"  # shutil: found by the vector leg alone
+    assert "(— where one did not)" in output
+
+
+def test_demo_says_when_a_mode_example_is_not_loaded():
+    output = demo("--limit", "20")
+    assert "(shutil.copytree is not loaded: load the whole corpus with --reset)" in output
+    assert mode_block(output, "shutil.copytree", "keyword").endswith("(no results)")
+    assert "ranks:" not in output

@@ -10,7 +10,7 @@ import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,25 +22,6 @@ from vectra_django import Client, errors
 from vectra_django.retry import is_retryable
 
 ClientFactory = Callable[..., Client]
-
-
-@pytest.fixture
-def url_client(request: pytest.FixtureRequest) -> Iterator[ClientFactory]:
-    """Builds URL-mode clients on the test database; drops their indexes afterwards."""
-    url = url_for_test_database(request)
-    made: list[Client] = []
-
-    def make(**options: Any) -> Client:
-        client = Client(provider="pgvector", url=url, **{"max_retries": 0, **options})
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        for name in client.list_indexes():
-            if name.startswith("pt-"):
-                client.delete_index(name)
-        client.close()
 
 
 @pytest.fixture
@@ -131,7 +112,7 @@ def test_upsert_of_new_ids_copies_straight_into_the_index_table(
     )
     monkeypatch.undo()
     copies = [s for s in counter.statements if s.startswith("COPY")]
-    assert len(copies) == 1 and "(namespace, id, embedding, metadata)" in copies[0]
+    assert len(copies) == 1 and "(namespace, id, embedding, metadata, text)" in copies[0]
     assert not any("TEMP TABLE" in s for s in counter.statements)
     assert client.stats(name)["namespaces"] == {"ns": {"vector_count": 300}}
     fetched = client.fetch(name, ["n7"], namespace="ns")["n7"]

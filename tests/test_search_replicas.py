@@ -68,3 +68,20 @@ def test_values_on_the_replica_keep_the_search_settings():
         )
     assert titles[0] == "east" and len(titles) == 3
     assert any("set_config" in q["sql"] for q in replica.captured_queries)
+
+
+def test_keyword_and_hybrid_searches_run_on_the_read_replica():
+    from tests.testapp.models import Entry
+
+    Entry.objects.create(title="Road works", body="cones on the road")
+    Entry.objects.create(title="Lions", body="cats")
+    with (
+        CaptureQueriesContext(connections["replica"]) as replica,
+        CaptureQueriesContext(connections["default"]) as primary,
+    ):
+        keyword = [e.title for e in Entry.objects.text_search("road")]
+        hybrid = [e.title for e in Entry.objects.hybrid_search("road", limit=2)]
+    assert keyword == ["Road works"] and hybrid[0] == "Road works"
+    fused = [q["sql"] for q in replica.captured_queries if "websearch_to_tsquery" in q["sql"]]
+    assert len(fused) == 2
+    assert not [q for q in primary.captured_queries if "websearch_to_tsquery" in q["sql"]]

@@ -29,7 +29,8 @@ __all__ = [
     "on_operation",
 ]
 
-_LAZY = {"VectorField": "db.fields", "VectorMixin": "db.mixins"}
+# TextSearchColumn is what migrations of ``VectorField(text_search=...)`` name.
+_LAZY = {"VectorField": "db.fields", "VectorMixin": "db.mixins", "TextSearchColumn": "db.text"}
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,13 @@ def embedding_text(document: "Document") -> str:
 
 class Document(VectorMixin, models.Model):
     """A searchable text; its embedding is computed from the title and content on save,
-    and only when they changed."""
+    and only when they changed.
+
+    ``text_search`` names the title and content explicitly: the embedding's ``source`` is a
+    callable (the title counts twice there), which names no fields. PostgreSQL keeps the
+    generated ``embedding_text_search`` column up to date on every write, so keyword search
+    needs no embedder and never lags the row.
+    """
 
     class Status(models.TextChoices):
         PUBLISHED = "published", "Published"
@@ -30,6 +36,8 @@ class Document(VectorMixin, models.Model):
         metadata_fields=["title", "category", "status"],
         source=embedding_text,
         embedder=document_embedder,
+        text_search=("title", "content"),
+        text_config="english",
         null=True,
         blank=True,
         editable=False,

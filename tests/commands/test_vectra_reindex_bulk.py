@@ -80,7 +80,7 @@ def test_a_first_reindex_loads_the_rows_then_builds_the_index(pgvector_store, bu
     rows = make_rows(40)
     output = reindex("testapp.RemoteDocument")
     assert "upserted 40, deleted 0" in output
-    assert built == [2]  # the HNSW index and the metadata GIN index
+    assert built == [3]  # the HNSW index and the metadata and text GIN indexes
     client = clients["memory"]
     assert client.stats(INDEX)["total_vector_count"] == 40
     stored = client.fetch(INDEX, [rows[3].vector_id])[rows[3].vector_id]
@@ -96,7 +96,7 @@ def test_clear_replaces_the_index_in_one_load(pgvector_store, built) -> None:
     client.upsert(INDEX, ids=["ghost-1", "ghost-2"], values=[[1, 1, 1], [1, 2, 1]])
     output = reindex("testapp.RemoteDocument", clear=True, interactive=False)
     assert "upserted 30" in output
-    assert built == [2]
+    assert built == [3]
     assert client.stats(INDEX)["total_vector_count"] == 30
     assert client.fetch(INDEX, ["ghost-1"]) == {}
     assert uses_index(pgvector_store)

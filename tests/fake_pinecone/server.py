@@ -475,6 +475,13 @@ class FakePinecone:
                 meta = {**meta, **semantics.store_metadata(body["setMetadata"])}
             except semantics.FilterError as exc:
                 raise _Reply(400, str(exc), "INVALID_ARGUMENT") from None
+            if semantics.metadata_bytes(meta) > semantics.MAX_METADATA_BYTES:
+                # The limit holds for the merged record, as on upsert.
+                raise _Reply(
+                    400,
+                    f"Metadata size exceeds the limit of 40960 bytes for id '{body['id']}'",
+                    "INVALID_ARGUMENT",
+                )
         space[body["id"]] = (values, meta)
         return {}
 

@@ -240,6 +240,47 @@ class HalfRemoteDocument(VectorMixin, models.Model):
     )
 
 
+class Entry(VectorMixin, models.Model):
+    """Keyword and hybrid search in place: a tsvector column of title and body, a GIN index."""
+
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    category = models.CharField(max_length=50, default="")
+    embedding = VectorField(
+        dimensions=DIMENSIONS,
+        null=True,
+        source=("title", "body"),
+        embedder="tests.testapp.embedders.counting",
+        text_search=True,
+    )
+
+    class Meta:
+        indexes = [
+            HnswIndex(
+                name="entry_embedding_hnsw", fields=["embedding"], opclasses=[opclass("cosine")]
+            )
+        ]
+
+
+class RemoteEntry(VectorMixin, models.Model):
+    """The same searches through a store's index: records carry the title and body."""
+
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    category = models.CharField(max_length=50, default="")
+    embedding = VectorField(
+        dimensions=DIMENSIONS,
+        null=True,
+        provider="memory",
+        index="remote-entries",
+        metadata_fields=["category"],
+        source=("title", "body"),
+        embedder=counting,
+        text_search=("title", "body"),
+        text_config="simple",
+    )
+
+
 if hasattr(models, "DB_SET_NULL"):  # Django 6.1+: foreign keys the database itself resolves
 
     class Review(VectorMixin, models.Model):

@@ -26,6 +26,7 @@ from ..client.validation import MAX_PAGE_SIZE
 from ..errors import NotFoundError
 from .fields import VectorField, pk_from_vector_id, vector_fields, vector_id
 from .reindex import stack_vectors, values_rows
+from .text import record_attnames, record_parts, text_column
 
 # A store keeps float32 values, and some (Qdrant, cosine) rescale them on the way.
 _RTOL, _ATOL = 1e-5, 1e-6
@@ -130,7 +131,7 @@ def check(vf: VectorField, using: str, batch_size: int) -> Drift:
         )
         drift.rows = drift.missing
         return drift
-    meta = [model._meta.get_field(n).attname for n in vf.metadata_fields]
+    meta = record_attnames(vf)
     base = model._base_manager.using(using).order_by("pk")
     last = None
     nulled: list[str] = []  # ghosts of rows whose vector is NULL
@@ -175,10 +176,18 @@ def _compare_batch(
         if found is None:
             drift.missing += 1
             drift.note("missing", vid)
-        elif not _same(values, found.values) or vf.metadata_from(row[2:]) != (found.metadata or {}):
+        elif not _same(values, found.values) or not _same_record(vf, row[2:], found):
             drift.stale += 1
             drift.note("stale", vid)
     return nulled
+
+
+def _same_record(vf: VectorField, values: Any, stored: Any) -> bool:
+    """Whether the stored metadata (and text, for a field with keyword search) match."""
+    metadata, text = record_parts(vf, values)
+    if metadata != (stored.metadata or {}):
+        return False
+    return text_column(vf) is None or text == stored.text
 
 
 def _same(values: np.ndarray, stored: Any) -> bool:

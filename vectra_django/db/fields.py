@@ -46,7 +46,7 @@ from ..embedders import (
 )
 from ..errors import ConfigurationError, ValidationError
 from ..postgres import vector_text
-from . import field_checks
+from . import field_checks, text
 from .forms import VectorFormField
 from .ids import pk_from_vector_id, vector_id
 from .values import VectorDescriptor, from_db, parse_text
@@ -126,8 +126,12 @@ class VectorField(PgVectorField):
     dimensions, where ``vector`` stops at 2,000); ``quantization="binary"`` makes in-place
     searches go through an index on the vector's sign bits
     (:func:`~vectra_django.indexes.binary_quantized_index`) and re-rank its candidates by
-    exact distance. Only ``dimensions`` and ``precision`` reach migrations: the other
-    options change no column, so editing them never produces a migration.
+    exact distance. ``text_search=True`` (the ``source`` fields) or ``text_search=("title",
+    "body")`` adds a generated ``tsvector`` column ``<name>_text_search`` with a GIN index
+    (:mod:`.text`, configuration ``text_config``) for ``text_search()`` and
+    ``hybrid_search()``; synced stores get the same text with each record. Only
+    ``dimensions`` and ``precision`` reach this field's migrations: the other options
+    change no column of its own.
     """
 
     descriptor_class = VectorDescriptor
@@ -147,8 +151,12 @@ class VectorField(PgVectorField):
         embedder: Any = None,
         precision: str = "single",
         quantization: str | None = None,
+        text_search: bool | str | Sequence[str] = False,
+        text_config: str = "english",
         **kwargs: Any,
     ) -> None:
+        self.text_search = tuple(text_search) if isinstance(text_search, list) else text_search
+        self.text_config = text_config
         self.precision = precision
         self.quantization = quantization
         self.provider = provider
@@ -163,6 +171,10 @@ class VectorField(PgVectorField):
         super().__init__(*args, dimensions=dimensions, **kwargs)
 
     # -- column ---------------------------------------------------------------------------
+
+    def contribute_to_class(self, cls: type[Model], name: str, *args: Any, **kwargs: Any) -> None:
+        super().contribute_to_class(cls, name, *args, **kwargs)
+        text.add_text_column(self, cls)
 
     def deconstruct(self) -> Any:
         # Migrations name the public path, which stays put while the modules behind it move.
@@ -296,7 +308,7 @@ class VectorField(PgVectorField):
     def sync_fields(self) -> set[str]:
         """Names and attnames whose change requires a re-sync (for ``update_fields``)."""
         names = {self.name, self.attname}
-        for name in self.metadata_fields:
+        for name in (*self.metadata_fields, *(text.text_fields(self) or ())):
             names.add(name)
             with contextlib.suppress(exceptions.FieldDoesNotExist):
                 names.add(self.model._meta.get_field(name).attname)
@@ -335,6 +347,7 @@ class VectorField(PgVectorField):
             *field_checks.option_errors(self),
             *field_checks.storage_errors(self),
             *field_checks.source_errors(self),
+            *text.check_text_search(self),
         ]
 
 

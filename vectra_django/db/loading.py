@@ -19,6 +19,7 @@ from ..client import Client
 from ..client.validation import Batch
 from .fields import VectorField, vector_id
 from .reindex import stack_vectors, values_rows
+from .text import record_attnames, record_parts, text_column
 
 
 def can_bulk_load(client: Client) -> bool:
@@ -60,8 +61,7 @@ def _batches(
     batch_size: int,
     progress: Callable[[int], None],
 ) -> Iterator[Batch]:
-    model = vf.model
-    columns = ["pk", vf.attname, *(model._meta.get_field(n).attname for n in vf.metadata_fields)]
+    columns = ["pk", vf.attname, *record_attnames(vf)]
     ordered = rows.order_by("pk")
     last = None
     while True:
@@ -75,10 +75,12 @@ def _batches(
 
 
 def checked_batch(client: Client, vf: VectorField, rows: list[tuple[Any, ...]]) -> Batch:
-    """``(pk, vector, *metadata_fields)`` rows as a batch checked for ``vf``'s index."""
+    """``(pk, vector, *record_attnames)`` rows as a batch checked for ``vf``'s index."""
+    parts = [record_parts(vf, row[2:]) for row in rows]
     return client._checked_batch(
         vf.index_name,
         ids=[vector_id(vf.model, row[0]) for row in rows],
         values=stack_vectors([row[1] for row in rows]),
-        metadata=[vf.metadata_from(row[2:]) for row in rows],
+        metadata=[meta for meta, _ in parts],
+        texts=[text for _, text in parts] if text_column(vf) else None,
     )

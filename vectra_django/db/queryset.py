@@ -15,14 +15,16 @@ from django.db.models.fields import AutoFieldMixin
 from django.db.models.sql import Query
 
 from ..client import filters, validation
+from ..client import text as checks
 from ..client.distance import check_query_vector
 from ..errors import ValidationError
 from . import sync
 from .bulk import deferred_indexes
 from .fields import VectorField, embed_sources, vector_fields
+from .search import keywords, remote
 from .search.inplace import inplace_search
-from .search.remote import remote_search
 from .sync.ops import declaring_labels
+from .text import text_column
 
 if TYPE_CHECKING:
     from ..client.results import QueryResult
@@ -33,6 +35,7 @@ class VectorQuerySet(models.QuerySet):
     """A QuerySet with ``vector_search`` and bulk writes that keep provider indexes in sync."""
 
     _vector_search: dict[str, Any] | None = None
+    _keyword_search: tuple[str, str, int] | None = None
     _pending_search: PendingSearch | None = None
 
     @property
@@ -57,6 +60,7 @@ class VectorQuerySet(models.QuerySet):
     def _clone(self) -> VectorQuerySet:
         clone = super()._clone()
         clone._vector_search = self._vector_search
+        clone._keyword_search = self._keyword_search
         return clone
 
     # -- search -----------------------------------------------------------------------------
@@ -92,6 +96,95 @@ class VectorQuerySet(models.QuerySet):
             include_values,
         )
 
+    def text_search(
+        self,
+        text: str,
+        limit: int = 10,
+        field: str | None = None,
+        filter: dict[str, Any] | None = None,
+        namespace: str | None = None,
+        load_records: bool = True,
+    ) -> VectorQuerySet | QueryResult:
+        """The ``limit`` rows whose text best matches ``text`` (every word, web-search
+        syntax: ``"a phrase"``, ``or``, ``-word``), best first, each with ``text_score``.
+
+        Reads the field's ``text_search`` column in place (through its GIN index), or the
+        store's keyword search for a synced field.
+        """
+        vf = self._vector_field(field)
+        text = checks.query_text(text)
+        limit = validation.top_k(limit, name="limit")
+        node = filters.parse(filter)
+        if vf.is_inline(self.db):
+            self._no_namespace(vf, namespace)
+            return keywords.inplace_text_search(self, vf, text, limit, node)
+        return remote.remote_text_search(
+            self._without_vectors(), vf, text, limit, node, namespace, load_records
+        )
+
+    def hybrid_search(
+        self,
+        text: str,
+        limit: int = 10,
+        vector: Any = None,
+        field: str | None = None,
+        weights: tuple[float, float] = (1.0, 1.0),
+        rrf_k: int = checks.RRF_K,
+        candidates: int | None = None,
+        filter: dict[str, Any] | None = None,
+        namespace: str | None = None,
+        load_records: bool = True,
+    ) -> VectorQuerySet | QueryResult:
+        """Keyword and vector search fused by Reciprocal Rank Fusion: each leg ranks
+        ``candidates`` rows (at least 20 and ``limit``), a row scores the sum of ``weight /
+        (rrf_k + rank)`` over the legs that found it. ``weights`` are (vector, text).
+
+        Each row carries ``hybrid_score``, ``vector_score``, ``vector_distance`` and
+        ``text_score`` (``None`` for a leg that did not return it). Without ``vector`` the
+        field's embedder embeds ``text``. One statement in place; the store's own hybrid
+        search for a synced field.
+        """
+        vf = self._vector_field(field)
+        text = checks.query_text(text)
+        limit = validation.top_k(limit, name="limit")
+        legs = _weights(weights)
+        rrf_k = checks.rrf_k(rrf_k)
+        candidates = checks.candidates(candidates, limit)
+        node = filters.parse(filter)
+        values = None
+        if legs[0] > 0 and vector is not None:
+            values = vf.coerce(vector)
+            check_query_vector(vf.metric, values)
+        elif legs[0] > 0:
+            values = _embed(vf, text)
+            if not any(values):  # nothing the embedder knows (punctuation): no direction
+                legs, values = (0.0, legs[1]), None
+        if vf.is_inline(self.db):
+            self._no_namespace(vf, namespace)
+            return keywords.inplace_hybrid_search(
+                self, vf, text, values, limit, node, legs, rrf_k, candidates
+            )
+        return remote.remote_hybrid_search(
+            self._without_vectors(),
+            vf,
+            text,
+            values,
+            limit,
+            node,
+            namespace,
+            load_records,
+            legs,
+            rrf_k,
+            candidates,
+        )
+
+    def _no_namespace(self, vf: VectorField, namespace: str | None) -> None:
+        if namespace is not None:
+            raise ValidationError(
+                f"namespace= applies to provider indexes; {vf.model._meta.label}.{vf.name} "
+                "is searched in place on its own table (filter the queryset instead)."
+            )
+
     def _search(
         self,
         vector: Any,
@@ -113,24 +206,21 @@ class VectorQuerySet(models.QuerySet):
         threshold = validation.score_threshold(score_threshold)
         node = filters.parse(filter)
         if vf.is_inline(self.db):
-            if namespace is not None:
-                raise ValidationError(
-                    f"namespace= applies to provider indexes; {vf.model._meta.label}.{vf.name} "
-                    "is searched in place on its own table (filter the queryset instead)."
-                )
+            self._no_namespace(vf, namespace)
             return inplace_search(
                 self, vf, values, limit, node, threshold, load_records, exclude, include_values
             )
         qs = self if include_values else self._without_vectors()
-        return remote_search(
+        return remote.remote_search(
             qs, vf, values, limit, node, threshold, namespace, load_records, exclude
         )
 
     def _without_vectors(self) -> VectorQuerySet:
-        """The same rows with every vector column deferred (left alone after ``values()``)."""
+        """The same rows with every vector column, and every keyword column of one, deferred
+        (left alone after ``values()``)."""
         if self._fields is not None:
             return self
-        return self.defer(*[f.name for f in vector_fields(self.model)])
+        return self.defer(*search_columns(self.model))
 
     def _vector_field(self, name: str | None) -> VectorField:
         fields = vector_fields(self.model)
@@ -229,6 +319,40 @@ class VectorQuerySet(models.QuerySet):
         return count
 
     update.alters_data = True  # type: ignore[attr-defined]
+
+
+def search_columns(model: type[models.Model]) -> list[str]:
+    """The model's vector fields and their ``tsvector`` columns: what a search result leaves
+    unloaded unless asked (a search rarely needs them, and they are most of a row's bytes)."""
+    names = []
+    for vf in vector_fields(model):
+        names.append(vf.name)
+        column = text_column(vf)
+        if column is not None and any(f.name == column for f in model._meta.concrete_fields):
+            names.append(column)
+    return names
+
+
+def _weights(value: Any) -> tuple[float, float]:
+    """``weights`` as (vector, text): two numbers, zero or more, not both zero."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ValidationError(f"weights must be a pair (vector, text), got {value!r}.")
+    legs = (checks.weight(value[0], "weights[0]"), checks.weight(value[1], "weights[1]"))
+    if legs == (0.0, 0.0):
+        raise ValidationError("weights (0, 0) leave nothing to rank; give one leg a weight.")
+    return legs
+
+
+def _embed(vf: VectorField, text: str) -> list[float]:
+    """``text`` embedded by the field's embedder, for the vector leg of a hybrid search."""
+    if vf.embedder is None:
+        raise ValidationError(
+            f"hybrid_search on {vf.label} needs vector=: the field has no embedder= to "
+            "embed the text with."
+        )
+    values = vf.coerce(vf.get_embedder().embed([text])[0])
+    assert values is not None
+    return values
 
 
 def _lookup_q(model: type[models.Model], objs: list[models.Model]) -> Q:

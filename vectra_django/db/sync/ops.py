@@ -16,6 +16,7 @@ from ...errors import NotFoundError
 from ...instrumentation import instrument
 from ..fields import VectorField, vector_fields, vector_id
 from ..reindex import stack_vectors, values_rows
+from ..text import record_attnames, record_parts, text_column
 from .locks import lock_rows
 
 logger = logging.getLogger("vectra_django.sync")
@@ -60,7 +61,7 @@ def sync_rows(
     lock_rows(using, model._meta.label, pks)
     columns = ["pk"]
     for vf in fields:
-        columns += [vf.attname, *(model._meta.get_field(n).attname for n in vf.metadata_fields)]
+        columns += [vf.attname, *record_attnames(vf)]
     rows = values_rows(
         model._base_manager.using(using).filter(pk__in=list(pks)),
         *dict.fromkeys(columns),
@@ -70,16 +71,18 @@ def sync_rows(
     upserted = deleted = 0
     for vf in fields:
         at = position[vf.attname]
-        meta_at = [position[model._meta.get_field(n).attname] for n in vf.metadata_fields]
+        record_at = [position[name] for name in record_attnames(vf)]
         present = [row for row in rows if row[at] is not None]
         seen = {row[0] for row in present}
         gone = [vector_id(vf.model, pk) for pk in dict.fromkeys(pks) if pk not in seen]
+        parts = [record_parts(vf, [row[i] for i in record_at]) for row in present]
         write(
             target(vf),
             ids=[vector_id(vf.model, row[0]) for row in present],
             values=stack_vectors([row[at] for row in present]),
-            metadata=[vf.metadata_from([row[i] for i in meta_at]) for row in present],
+            metadata=[meta for meta, _ in parts],
             deletes=gone,
+            texts=[text for _, text in parts] if text_column(vf) else None,
         )
         upserted += len(present)
         deleted += len(gone)
@@ -125,14 +128,19 @@ def resync_changed(using: str, vf: VectorField, versions: dict[Any, Any], after:
 
 
 def write(
-    tgt: Target, ids: list[str], values: Any, metadata: list[dict[str, Any]], deletes: list[str]
+    tgt: Target,
+    ids: list[str],
+    values: Any,
+    metadata: list[dict[str, Any]],
+    deletes: list[str],
+    texts: list[str | None] | None = None,
 ) -> None:
     """One upsert of ``ids`` and one delete of ``deletes`` (either may be empty); a missing
     index is created for the upsert, and ignored by the delete."""
     client = clients[tgt.alias]
     if ids:
         with _instrument("sync_upsert", client, tgt, ids):
-            kwargs = {"ids": ids, "values": values, "metadata": metadata}
+            kwargs = {"ids": ids, "values": values, "metadata": metadata, "texts": texts}
             try:
                 client.upsert(tgt.index, namespace=tgt.namespace, **kwargs)
             except NotFoundError:

@@ -19,6 +19,7 @@ from ...db.loading import can_bulk_load, checked_batch, load_rows
 from ...db.pipeline import Writer, in_transaction, without_cyclic_gc
 from ...db.reindex import values_rows
 from ...db.sync.ops import resync_changed, row_version
+from ...db.text import record_attnames
 from ...errors import NotFoundError, UnsupportedFeatureError, VectraError
 from ..progress import build_progress, row_progress
 from ..selection import add_model_arguments, models_named
@@ -301,12 +302,7 @@ class Command(BaseCommand):
         using = self.options["database"]
         model = vf.model
         index, namespace = vf.index_name, client._namespace(vf.namespace)
-        columns = [
-            "pk",
-            vf.attname,
-            *(model._meta.get_field(n).attname for n in vf.metadata_fields),
-            "_vectra_version",
-        ]
+        columns = ["pk", vf.attname, *record_attnames(vf), "_vectra_version"]
         base = (
             model._base_manager.using(using)
             .annotate(_vectra_version=row_version(model, using))

@@ -68,6 +68,7 @@ class BulkLoads:
                     self._replacing.pop((index, namespace), None)
                 written = 0
                 for batch in batches:
+                    table = self._with_text(tx, table, batch)
                     written += write(tx, table, batch, namespace, self._replacing)
         return written
 

@@ -241,5 +241,9 @@ def _distance(row: Any) -> float:
 
 
 def to_list(value: Any) -> list[float]:
-    """A pgvector value (``Vector``, ``HalfVector`` or a sequence) as a list of floats."""
+    """A pgvector value (``Vector``, ``HalfVector``, a sequence, or pgvector's text form when
+    the connection's type registration is stale, as after the extension was re-created) as
+    a list of floats."""
+    if isinstance(value, str):
+        return [float(x) for x in value.strip("[]").split(",")] if value != "[]" else []
     return value.to_list() if hasattr(value, "to_list") else list(value)

@@ -33,6 +33,7 @@ from .connection import DjangoSource, PoolSource, Tx, register
 from .errors import map_errors
 from .loads import BulkLoads
 from .sql import Table
+from .text import TextSearch
 from .writes import NUL_ESCAPE, check_jsonb, write
 
 _DEFAULTS: dict[str, Any] = {
@@ -47,11 +48,12 @@ _DEFAULTS: dict[str, Any] = {
     "ef_construction": 64,
     "lists": 100,
     "halfvec": False,
+    "text_config": "english",
     "build": None,
 }
 
 
-class PgvectorProvider(BulkLoads, BaseProvider):
+class PgvectorProvider(BulkLoads, TextSearch, BaseProvider):
     """Vector search in PostgreSQL tables, with HNSW (or IVFFlat) indexes and jsonb metadata."""
 
     name: ClassVar[str] = "pgvector"
@@ -263,7 +265,8 @@ class PgvectorProvider(BulkLoads, BaseProvider):
 
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
         with self._session(index) as tx:
-            return write(tx, self._table(tx, index), batch, namespace, self._replacing)
+            table = self._with_text(tx, self._table(tx, index), batch)
+            return write(tx, table, batch, namespace, self._replacing)
 
     def query(self, index: str, request: QueryRequest) -> QueryResult:
         if self._source.in_transaction():  # inside the caller's: a savepoint, SET LOCAL
@@ -285,13 +288,17 @@ class PgvectorProvider(BulkLoads, BaseProvider):
         with self._session(index) as tx:
             table = self._table(tx, index)
             register(tx.conn)
+            text = sql.SQL(", text" if table.text_config else ", NULL")
             rows = tx.execute(
                 sql.SQL(
-                    "SELECT id, embedding, metadata FROM {} WHERE namespace = %s AND id = ANY(%s)"
-                ).format(table.ident),
+                    "SELECT id, embedding, metadata{} FROM {} WHERE namespace = %s AND id = ANY(%s)"
+                ).format(text, table.ident),
                 [namespace, ids],
             ).fetchall()
-        found = {vid: Vector(vid, nearest.to_list(emb), meta, namespace) for vid, emb, meta in rows}
+        found = {
+            vid: Vector(vid, nearest.to_list(emb), meta, namespace, text)
+            for vid, emb, meta, text in rows
+        }
         return {vid: found[vid] for vid in ids if vid in found}
 
     def update(

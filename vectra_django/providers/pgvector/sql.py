@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,8 +30,18 @@ REGISTRY = "vectra_indexes"
 MAX_IDENTIFIER = 63
 INDEX_TYPES = ("hnsw", "ivfflat", "none")
 INDEX_OPTIONS = frozenset(
-    {"index_type", "m", "ef_construction", "lists", "halfvec", "precision", "quantization"}
+    {
+        "index_type",
+        "m",
+        "ef_construction",
+        "lists",
+        "halfvec",
+        "precision",
+        "quantization",
+        "text_config",
+    }
 )
+TEXT_CONFIG_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 DISTANCE_OPERATORS: dict[Metric, str] = {"cosine": "<=>", "euclidean": "<->", "dotproduct": "<#>"}
 
 
@@ -62,6 +73,18 @@ class Table:
     @property
     def halfvec(self) -> bool:
         return bool(self.options.get("halfvec", False))
+
+    @property
+    def text_config(self) -> str | None:
+        """The text search configuration of the ``text`` column; ``None`` on a table made
+        before records carried text (it gets the column on its first write of text)."""
+        return self.options.get("text_config")
+
+    @property
+    def columns(self) -> sql.Composable:
+        """The columns every write fills, in COPY order after ``namespace``."""
+        names = "id, embedding, metadata, text" if self.text_config else "id, embedding, metadata"
+        return sql.SQL(names)
 
     @property
     def quantized(self) -> bool:
@@ -135,6 +158,13 @@ def index_options(options: Mapping[str, Any], defaults: Mapping[str, Any]) -> di
     if quantization and merged["index_type"] != "hnsw":
         raise ValidationError("quantization='binary' needs index_type='hnsw'.")
     merged["quantization"] = quantization
+    config = merged.get("text_config", "english")
+    if not isinstance(config, str) or not TEXT_CONFIG_RE.fullmatch(config):
+        raise ValidationError(
+            f"text_config must name a text search configuration such as 'english' or "
+            f"'simple', got {config!r}."
+        )
+    merged["text_config"] = config
     return merged
 
 
@@ -178,10 +208,11 @@ def create_table(table: Table) -> list[sql.Composed]:
     statements = [
         sql.SQL(
             "CREATE TABLE {} (namespace text NOT NULL DEFAULT '', id text NOT NULL, "
-            "embedding {} NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}', "
+            "embedding {} NOT NULL, metadata jsonb NOT NULL DEFAULT '{{}}', {}, "
             "PRIMARY KEY (namespace, id))"
-        ).format(table.ident, table.column_type),
+        ).format(table.ident, table.column_type, text_columns(table)),
         sql.SQL("CREATE INDEX ON {} USING gin (metadata)").format(table.ident),
+        text_index(table),
     ]
     if table.quantized:
         statements.append(
@@ -209,6 +240,21 @@ def create_table(table: Table) -> list[sql.Composed]:
     return statements
 
 
+def text_columns(table: Table, add: bool = False) -> sql.Composed:
+    """The record's ``text`` and its stored ``tsvector``: a generated column, so it can
+    never disagree with the text, whichever way a row is written."""
+    prefix = sql.SQL("ADD COLUMN " if add else "")
+    return sql.SQL(
+        "{p}text text, {p}text_search tsvector GENERATED ALWAYS AS "
+        "(to_tsvector({}::regconfig, coalesce(text, ''))) STORED"
+    ).format(sql.Literal(table.text_config), p=prefix)
+
+
+def text_index(table: Table) -> sql.Composed:
+    """The GIN index a keyword search's ``@@`` goes through."""
+    return sql.SQL("CREATE INDEX ON {} USING gin (text_search)").format(table.ident)
+
+
 # -- queries ------------------------------------------------------------------------------
 
 
@@ -221,22 +267,24 @@ def namespace_where(namespace: str, node: filters.Node | None) -> tuple[str, lis
 
 
 def upsert_values(table: Table) -> sql.Composed:
-    return sql.SQL(
-        "INSERT INTO {} (namespace, id, embedding, metadata) VALUES (%s, %s, {}, %s) {}"
-    ).format(table.ident, table.param, _ON_CONFLICT)
+    text = sql.SQL(", %s" if table.text_config else "")
+    return sql.SQL("INSERT INTO {} (namespace, {}) VALUES (%s, %s, {}, %s{}) {}").format(
+        table.ident, table.columns, table.param, text, _on_conflict(table)
+    )
 
 
 def upsert_from(table: Table, staging: sql.Identifier) -> sql.Composed:
+    return sql.SQL("INSERT INTO {} (namespace, {}) SELECT %s, {} FROM {} {}").format(
+        table.ident, table.columns, table.columns, staging, _on_conflict(table)
+    )
+
+
+def _on_conflict(table: Table) -> sql.SQL:
+    text = ", text = EXCLUDED.text" if table.text_config else ""
     return sql.SQL(
-        "INSERT INTO {} (namespace, id, embedding, metadata) "
-        "SELECT %s, id, embedding, metadata FROM {} {}"
-    ).format(table.ident, staging, _ON_CONFLICT)
-
-
-_ON_CONFLICT = sql.SQL(
-    "ON CONFLICT (namespace, id) DO UPDATE "
-    "SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata"
-)
+        "ON CONFLICT (namespace, id) DO UPDATE "
+        f"SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata{text}"
+    )
 
 
 # -- filters ------------------------------------------------------------------------------
@@ -285,13 +333,19 @@ def _exact_decimal(value: int | float) -> Decimal:
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
+_NULL = struct.pack(">i", -1)
 
 
 def copy_rows(
-    batch: Batch, halfvec: bool, namespace: str | None = None, chunk_rows: int = 2000
+    batch: Batch,
+    halfvec: bool,
+    namespace: str | None = None,
+    chunk_rows: int = 2000,
+    with_text: bool = False,
 ) -> Iterator[bytes]:
-    """The binary COPY stream of ``([namespace text,] id text, embedding, metadata jsonb)``
-    rows, in chunks; the namespace column is sent when ``namespace`` is given.
+    """The binary COPY stream of ``([namespace text,] id text, embedding, metadata jsonb
+    [, text])`` rows, in chunks; the namespace column is sent when ``namespace`` is given,
+    the text column when ``with_text``.
 
     The vectors are converted to big-endian in one numpy call and sliced, not dumped one by
     one, so the Python work per row is a few small byte strings.
@@ -308,11 +362,13 @@ def copy_rows(
         dumps = json.JSONEncoder(separators=(",", ":")).encode
         encoded = [dumps(meta).encode() for meta in batch.metadata]
     pack_len = struct.Struct(">i").pack
+    fields = 4 if with_text else 3
     if namespace is None:
-        row_start = struct.pack(">h", 3)
+        row_start = struct.pack(">h", fields)
     else:
         ns = namespace.encode()
-        row_start = struct.pack(">hi", 4, len(ns)) + ns
+        row_start = struct.pack(">hi", fields + 1, len(ns)) + ns
+    texts = batch.texts if with_text else None
     yield COPY_HEADER
     for start in range(0, len(batch), chunk_rows):
         parts: list[bytes] = []
@@ -329,5 +385,12 @@ def copy_rows(
                 b"\x01",
                 meta,
             )
+            if with_text:
+                text = None if texts is None else texts[i]
+                if text is None:
+                    parts.append(_NULL)
+                else:
+                    encoded_text = text.encode()
+                    parts += (pack_len(len(encoded_text)), encoded_text)
         yield b"".join(parts)
     yield COPY_TRAILER

@@ -34,16 +34,15 @@ def write(
     """
     if len(batch) < COPY_THRESHOLD:
         register(tx.conn)
+        rows = [
+            (namespace, vid, values, Jsonb(meta))
+            for vid, values, meta in zip(batch.ids, batch.values, batch.metadata, strict=True)
+        ]
+        if table.text_config:
+            texts = batch.texts or [None] * len(batch)
+            rows = [(*row, text) for row, text in zip(rows, texts, strict=True)]
         with tx.conn.cursor() as cur:
-            cur.executemany(
-                queries.upsert_values(table),
-                [
-                    (namespace, vid, values, Jsonb(meta))
-                    for vid, values, meta in zip(
-                        batch.ids, batch.values, batch.metadata, strict=True
-                    )
-                ],
-            )
+            cur.executemany(queries.upsert_values(table), rows)
         return len(batch)
     # New ids are copied straight in (optimistically, on the first try); once a batch
     # met stored ids, later ones check first, so re-runs take the merge path at once.
@@ -77,11 +76,13 @@ def copy_new(tx: Tx, table: Table, batch: Batch, namespace: str) -> bool:
     tx.execute("SAVEPOINT vectra_copy")
     try:
         with tx.conn.cursor() as cur:
-            statement = sql.SQL(
-                "COPY {} (namespace, id, embedding, metadata) FROM STDIN (FORMAT BINARY)"
-            ).format(table.ident)
+            statement = sql.SQL("COPY {} (namespace, {}) FROM STDIN (FORMAT BINARY)").format(
+                table.ident, table.columns
+            )
             with cur.copy(statement) as copy:
-                for chunk in queries.copy_rows(batch, table.halfvec, namespace):
+                for chunk in queries.copy_rows(
+                    batch, table.halfvec, namespace, with_text=bool(table.text_config)
+                ):
                     copy.write(chunk)
     except psycopg.errors.UniqueViolation:
         tx.execute("ROLLBACK TO SAVEPOINT vectra_copy")
@@ -94,14 +95,15 @@ def copy_new(tx: Tx, table: Table, batch: Batch, namespace: str) -> bool:
 def copy_upsert(tx: Tx, table: Table, batch: Batch, namespace: str) -> None:
     """COPY into a temporary table, then ``INSERT ... ON CONFLICT`` from it."""
     staging = sql.Identifier(f"vectra_stage_{uuid.uuid4().hex}")
+    text = sql.SQL(", text text" if table.text_config else "")
     tx.execute(
         sql.SQL(
-            "CREATE TEMP TABLE {} (id text, embedding {}, metadata jsonb) ON COMMIT DROP"
-        ).format(staging, table.column_type)
+            "CREATE TEMP TABLE {} (id text, embedding {}, metadata jsonb{}) ON COMMIT DROP"
+        ).format(staging, table.column_type, text)
     )
     with tx.conn.cursor() as cur:
         with cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(staging)) as copy:
-            for chunk in queries.copy_rows(batch, table.halfvec):
+            for chunk in queries.copy_rows(batch, table.halfvec, with_text=bool(table.text_config)):
                 copy.write(chunk)
         cur.execute(queries.upsert_from(table, staging), [namespace])
         # Dropped now, not at commit: the caller's transaction may upsert again.

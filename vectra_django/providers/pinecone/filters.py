@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ... import errors
 from ...client.filters import And, Condition, Node, Or
+from .text import TEXT_KEY
 
 
 def compile_filter(node: Node | None) -> dict[str, Any] | None:
@@ -28,6 +30,12 @@ def _both(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _condition(cond: Condition) -> dict[str, Any]:
     key, op, value = cond.key, cond.op, cond.value
+    if key == TEXT_KEY:
+        # The record's text lives in metadata under this key; it is not metadata to filter on.
+        raise errors.ValidationError(
+            f"Filter key {key!r} is reserved for the record's text on Pinecone; "
+            "filter on metadata keys only."
+        )
     missing = {key: {"$exists": False}}
     if op == "$exists":
         return {key: {"$exists": value}}

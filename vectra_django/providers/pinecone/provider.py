@@ -11,7 +11,6 @@ import hashlib
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -34,19 +33,21 @@ from .records import (
     MAX_LIST_IDS,
     check_batch,
     check_metadata,
+    check_size,
     convert_score,
     dense_schema,
     record,
     request_chunks,
 )
-from .sdk import control_client, describe, single_attempt
+from .sdk import control_client, describe, single_attempt, wait_for
+from .text import NoKeywordSearch, split_text
 
 logger = logging.getLogger("vectra_django.providers.pinecone")
 
 T = TypeVar("T")
 
 
-class PineconeProvider(BaseProvider):
+class PineconeProvider(NoKeywordSearch, BaseProvider):
     """Pinecone serverless indexes; data-plane hosts resolved once per index and cached."""
 
     name: ClassVar[str] = "pinecone"
@@ -206,23 +207,10 @@ class PineconeProvider(BaseProvider):
                         ) from None
         finally:
             self._forget(name)
-        self._wait(name, lambda d: d is not None and d["ready"], "to become ready")
+        self._wait(name, lambda d: d is not None and d["ready"], "become ready")
 
     def _wait(self, name: str, done: Callable[[dict[str, Any] | None], bool], what: str) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
-            try:
-                description: dict[str, Any] | None = self.describe_index(name)
-            except errors.NotFoundError:
-                description = None
-            if done(description):
-                return
-            if time.monotonic() >= deadline:
-                raise errors.TimeoutError(
-                    f"Pinecone index {name!r} did not {what.removeprefix('to ')} "
-                    f"within {self.ready_timeout:g}s."
-                )
-            time.sleep(self.poll_interval)
+        wait_for(self.describe_index, name, done, what, self.ready_timeout, self.poll_interval)
 
     def delete_index(self, name: str) -> None:
         pc = self._control()
@@ -231,7 +219,7 @@ class PineconeProvider(BaseProvider):
                 pc.indexes.delete(name, timeout=-1)
         finally:
             self._forget(name)
-        self._wait(name, lambda d: d is None, "to disappear")
+        self._wait(name, lambda d: d is None, "disappear")
 
     def list_indexes(self) -> list[str]:
         pc = self._control()
@@ -270,10 +258,9 @@ class PineconeProvider(BaseProvider):
         check_batch(batch)
 
     def upsert(self, index: str, batch: Batch, namespace: str) -> int:
-        records = [
-            record(vid, values, meta)
-            for vid, values, meta in zip(batch.ids, batch.values, batch.metadata, strict=True)
-        ]
+        texts = batch.texts or [None] * len(batch)
+        rows = zip(batch.ids, batch.values, batch.metadata, texts, strict=True)
+        records = [record(vid, values, meta, text) for vid, values, meta, text in rows]
         written = 0
         for chunk in request_chunks(records):
             self._on_index(
@@ -306,7 +293,7 @@ class PineconeProvider(BaseProvider):
                     score=score,
                     distance=distance,
                     values=list(hit.values) if request.include_values else None,
-                    metadata=dict(hit.metadata or {}) if request.include_metadata else None,
+                    metadata=split_text(hit.metadata)[0] if request.include_metadata else None,
                 )
             )
         return QueryResult(matches, index=index, namespace=request.namespace)
@@ -324,7 +311,8 @@ class PineconeProvider(BaseProvider):
                 index, lambda idx, part=part: idx.fetch(ids=part, namespace=namespace)
             )  # type: ignore[misc]
             for vid, vec in response.vectors.items():
-                found[vid] = Vector(vid, list(vec.values), dict(vec.metadata or {}), namespace)
+                metadata, text = split_text(vec.metadata)
+                found[vid] = Vector(vid, list(vec.values), metadata, namespace, text)
         return {vid: found[vid] for vid in ids if vid in found}
 
     def update(
@@ -336,13 +324,15 @@ class PineconeProvider(BaseProvider):
         metadata: dict[str, Any] | None = None,
     ) -> None:
         # Pinecone acknowledges an update of an absent id and changes nothing; look first.
-        if id not in self.fetch(index, [id], namespace):
+        stored = self.fetch(index, [id], namespace).get(id)
+        if stored is None:
             raise errors.NotFoundError(f"Vector {id!r} does not exist in index {index!r}.")
         kwargs: dict[str, Any] = {"id": id, "namespace": namespace}
         if values is not None:
             kwargs["values"] = values.astype(float).tolist()
         if metadata:
             check_metadata(id, metadata)
+            check_size(id, {**stored.metadata, **metadata}, stored.text)  # as it will be stored
             kwargs["set_metadata"] = metadata
         if len(kwargs) > 2:
             self._on_index(index, lambda idx: idx.update(**kwargs))

@@ -1,4 +1,7 @@
-"""Pinecone's limits, upsert records shaped and checked before anything is sent, and scores."""
+"""Pinecone's limits, upsert records shaped and checked before anything is sent, and scores.
+
+A record's text travels in its metadata (:mod:`.text`), so the 40 KB limit counts it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import numpy as np
 
 from ... import errors
 from ...client.validation import Batch
+from .text import TEXT_KEY, with_text
 
 DENSE_FIELD = "_values"  # the schema field Pinecone's vector API reads and writes
 DEFAULT_NAMESPACE_ALIAS = "__default__"
@@ -32,8 +36,14 @@ def dense_schema(dimension: int, metric: str) -> dict[str, Any]:
     }
 
 
-def check_metadata(vid: str, metadata: Mapping[str, Any]) -> None:
-    """Pinecone's metadata rules, checked before anything is sent."""
+def check_metadata(vid: str, metadata: Mapping[str, Any], text: str | None = None) -> None:
+    """Pinecone's metadata rules, checked before anything is sent; ``text`` is stored
+    alongside, so it counts towards the size."""
+    if TEXT_KEY in metadata:
+        raise errors.ValidationError(
+            f"Vector {vid!r}: metadata key {TEXT_KEY!r} is reserved for the record's text on "
+            "Pinecone; pass the text as the record's text instead."
+        )
     for key, value in metadata.items():
         ok = (
             isinstance(value, str | bool)
@@ -45,11 +55,19 @@ def check_metadata(vid: str, metadata: Mapping[str, Any]) -> None:
                 f"Vector {vid!r}: metadata {key!r} must be a string, number, boolean or list of "
                 f"strings on Pinecone, got {value!r}."
             )
-    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    check_size(vid, metadata, text)
+
+
+def check_size(vid: str, metadata: Mapping[str, Any], text: str | None) -> None:
+    """The metadata as stored (with the text) within Pinecone's 40 KB."""
+    stored = with_text(metadata, text)
+    size = len(json.dumps(stored, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_METADATA_BYTES:
+        what = "metadata" if text is None else "metadata with the record's text"
         raise errors.ValidationError(
-            f"Vector {vid!r}: metadata is {size} bytes of JSON; Pinecone allows at most "
-            f"{MAX_METADATA_BYTES} bytes (40 KB) per vector."
+            f"Vector {vid!r}: {what} is {size} bytes of JSON; Pinecone allows at most "
+            f"{MAX_METADATA_BYTES} bytes (40 KB) per vector"
+            + ("." if text is None else ", and keeps the text in metadata: shorten the text.")
         )
 
 
@@ -61,11 +79,13 @@ def check_id(vid: str) -> None:
         )
 
 
-def record(vid: str, values: np.ndarray, metadata: dict[str, Any]) -> dict[str, Any]:
+def record(
+    vid: str, values: np.ndarray, metadata: dict[str, Any], text: str | None = None
+) -> dict[str, Any]:
     """One upsert record; :meth:`PineconeProvider.validate_batch` has checked it."""
     record: dict[str, Any] = {"id": vid, "values": values.astype(float).tolist()}
-    if metadata:
-        record["metadata"] = metadata
+    if metadata or text is not None:
+        record["metadata"] = with_text(metadata, text)
     return record
 
 
@@ -101,12 +121,13 @@ def check_batch(batch: Batch) -> None:
     """Every record's id, metadata and values within Pinecone's limits (it refuses a vector
     of zeros, in every metric), before any request is sent."""
     zero = ~batch.values.any(axis=1) if len(batch.ids) else []
-    for vid, meta, is_zero in zip(batch.ids, batch.metadata, zero, strict=True):
+    texts = batch.texts or [None] * len(batch)
+    for vid, meta, text, is_zero in zip(batch.ids, batch.metadata, texts, zero, strict=True):
         check_id(vid)
         if is_zero:
             raise errors.ValidationError(
                 f"Vector {vid!r} is all zeros, which Pinecone does not store. "
                 "Leave it out, or give it a non-zero vector."
             )
-        if meta:
-            check_metadata(vid, meta)
+        if meta or text is not None:
+            check_metadata(vid, meta, text)

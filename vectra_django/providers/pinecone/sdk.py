@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ... import errors
@@ -92,3 +94,28 @@ def single_attempt(client: Any) -> None:
         old.close()
     except (ImportError, AttributeError, KeyError, TypeError) as exc:  # pragma: no cover
         logger.debug("Keeping the Pinecone SDK's own data-plane retries: %s", exc)
+
+
+def wait_for(
+    describe_index: Callable[[str], dict[str, Any]],
+    name: str,
+    done: Callable[[dict[str, Any] | None], bool],
+    what: str,
+    timeout: float,
+    interval: float,
+) -> None:
+    """Poll ``describe_index(name)`` (``None`` once it is gone) until ``done``; Pinecone
+    creates and deletes indexes in the background. ``what`` ends "did not ... in time"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            description: dict[str, Any] | None = describe_index(name)
+        except errors.NotFoundError:
+            description = None
+        if done(description):
+            return
+        if time.monotonic() >= deadline:
+            raise errors.TimeoutError(
+                f"Pinecone index {name!r} did not {what} within {timeout:g}s."
+            )
+        time.sleep(interval)

@@ -1,9 +1,10 @@
 """Qdrant, through ``qdrant-client`` (``pip install "vectra-django[qdrant]"``).
 
-One collection per index, points laid out as :mod:`.payload` says. Writes wait for
-completion. ``url=``/``api_key=`` reach a server, ``path=`` or ``location=":memory:"`` run
-in-process. One provider serves every thread: the remote clients are thread-safe, while
-qdrant-client's local mode takes no locks, so there each operation holds the provider's lock.
+One collection per index, points laid out as :mod:`.payload` says; keyword and hybrid
+search are in :mod:`.text`. Writes wait for completion. ``url=``/``api_key=`` reach a
+server, ``path=`` or ``location=":memory:"`` run in-process. One provider serves every
+thread: the remote clients are thread-safe, while qdrant-client's local mode takes no locks,
+so there each operation holds the provider's lock.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from ... import errors
 from ...client.distance import Metric, distance_from_score
 from ...client.filters import Node
 from ...client.requests import IdPage, QueryRequest
-from ...client.results import Match, QueryResult, Vector
+from ...client.results import QueryResult, Vector
 from ...client.validation import Batch
 from ..base import BaseProvider, stats_result
+from .connection import open_client
 from .errors import map_errors
 from .filters import compile_filter
 from .payload import (
@@ -35,13 +37,17 @@ from .payload import (
     NAMESPACE_KEY,
     NORM_KEY,
     SCROLL_PAGE,
+    TEXT_KEY,
     convert_score,
     point_id,
+    point_match,
     point_values,
+    wanted_payload,
 )
+from .text import KeywordSearch, point_vector, sparse_vectors_config
 
 
-class QdrantProvider(BaseProvider):
+class QdrantProvider(KeywordSearch, BaseProvider):
     """Qdrant collections, one per index, namespaces as an indexed payload field."""
 
     name: ClassVar[str] = "qdrant"
@@ -114,31 +120,16 @@ class QdrantProvider(BaseProvider):
     def _qdrant(self) -> Any:
         with self._lock:
             if self._client is None:
-                try:
-                    from qdrant_client import QdrantClient
-                except ImportError as exc:
-                    raise errors.ConfigurationError(
-                        "The qdrant provider needs qdrant-client: "
-                        'pip install "vectra-django[qdrant]".'
-                    ) from exc
-                kwargs: dict[str, Any] = {
-                    "url": self.url,
-                    "api_key": self._api_key,
-                    "path": self.path,
-                    "location": self.location,
-                    "host": self.host,
-                    "port": self.port if self.port is not None else 6333,
-                    "prefer_grpc": self.prefer_grpc,
-                }
-                if self.timeout is not None:
-                    kwargs["timeout"] = max(1, math.ceil(float(self.timeout)))
-                if self.path:
-                    # Its SQLite file is then shared by threads, one at a time (see _session).
-                    kwargs["force_disable_check_same_thread"] = True
-                with self.map_errors():
-                    self._client = QdrantClient(
-                        **{k: v for k, v in kwargs.items() if v is not None}
-                    )
+                self._client = open_client(
+                    url=self.url,
+                    api_key=self._api_key,
+                    path=self.path,
+                    location=self.location,
+                    host=self.host,
+                    port=self.port,
+                    timeout=self.timeout,
+                    prefer_grpc=self.prefer_grpc,
+                )
             return self._client
 
     @staticmethod
@@ -178,10 +169,13 @@ class QdrantProvider(BaseProvider):
                         f"and metric {existing['metric']!r}."
                     )
                 return
+            options = dict(options)
+            sparse = {**sparse_vectors_config(m), **options.pop("sparse_vectors_config", {})}
             client.create_collection(
                 collection,
                 vectors_config=m.VectorParams(size=dimension, distance=DISTANCES[metric]),
-                **dict(options),
+                sparse_vectors_config=sparse,
+                **options,
             )
             with warnings.catch_warnings():
                 # Local mode warns that payload indexes do nothing there; servers use them.
@@ -228,6 +222,7 @@ class QdrantProvider(BaseProvider):
             "collection": self._collection(name),
             "status": str(getattr(info.status, "value", info.status)),
             "payload_indexes": sorted(info.payload_schema or {}),
+            "sparse_vectors": sorted(info.config.params.sparse_vectors or {}),
         }
 
     def stats(self, name: str) -> dict[str, Any]:
@@ -244,15 +239,19 @@ class QdrantProvider(BaseProvider):
         m = self._models()
         cosine = self._metric(index) == "cosine"
         points = []
-        for vid, values, meta in zip(batch.ids, batch.values, batch.metadata, strict=True):
+        texts = batch.texts or [None] * len(batch)
+        rows = zip(batch.ids, batch.values, batch.metadata, texts, strict=True)
+        for vid, values, meta, text in rows:
             payload: dict[str, Any] = {ID_KEY: vid, NAMESPACE_KEY: namespace, METADATA_KEY: meta}
             if cosine:
                 payload[NORM_KEY] = float(np.linalg.norm(values.astype(np.float64)))
+            if text is not None:
+                payload[TEXT_KEY] = text
+            vector = point_vector(m, values, text)
             points.append(
-                m.PointStruct(id=point_id(namespace, vid), vector=values.tolist(), payload=payload)
+                m.PointStruct(id=point_id(namespace, vid), vector=vector, payload=payload)
             )
-        with self._session() as client:
-            client.upsert(self._collection(index), points=points, wait=True)
+        self._write_points(index, points)
         return len(points)
 
     def query(self, index: str, request: QueryRequest) -> QueryResult:
@@ -261,32 +260,24 @@ class QdrantProvider(BaseProvider):
         if threshold is not None and metric == "euclidean":
             distance = distance_from_score(metric, threshold)
             threshold = None if math.isinf(distance) else distance
-        wanted = [ID_KEY, NORM_KEY] + ([METADATA_KEY] if request.include_metadata else [])
         with self._session() as client:
             response = client.query_points(
                 self._collection(index),
                 query=request.vector.tolist(),
                 query_filter=self._scope(request.namespace, request.filter),
                 limit=request.top_k,
-                with_payload=wanted,
+                with_payload=wanted_payload(request.include_metadata),
                 with_vectors=request.include_values,
                 score_threshold=threshold,
             )
         matches = []
         for point in response.points:
-            payload = point.payload or {}
             score, distance = convert_score(metric, float(point.score))
             if request.score_threshold is not None and score < request.score_threshold:
                 continue
             matches.append(
-                Match(
-                    id=payload[ID_KEY],
-                    score=score,
-                    distance=distance,
-                    values=point_values(point.vector, payload) if request.include_values else None,
-                    metadata=dict(payload.get(METADATA_KEY) or {})
-                    if request.include_metadata
-                    else None,
+                point_match(
+                    point, score, distance, request.include_values, request.include_metadata
                 )
             )
         return QueryResult(matches, index=index, namespace=request.namespace)
@@ -310,6 +301,7 @@ class QdrantProvider(BaseProvider):
                 point_values(point.vector, payload),
                 dict(payload.get(METADATA_KEY) or {}),
                 namespace,
+                payload.get(TEXT_KEY),
             )
         return {vid: found[vid] for vid in ids if vid in found}
 

@@ -10,6 +10,7 @@ from vectra_django.embedders import HashingEmbedder
 from ...corpus import iter_corpus
 from ...embedding import document_embedder
 from ...models import Document
+from ...modes import Mode, Search, run, score
 
 SEARCHES = [
     "read and write CSV files",
@@ -17,10 +18,20 @@ SEARCHES = [
     "send an email over SMTP",
     "compress data with gzip",
 ]
+# Where each mode wins: the query, the document it looks for, and why.
+MODE_SEARCHES = [
+    ("shutil.copytree", "shutil.copytree", "an exact name: keyword search matches it as written"),
+    ("compress data with gzip", "gzip.compress", "a description: keyword needs all its words"),
+    ("walk a directory tree", "os.walk", "words and meaning: hybrid ranks first what both find"),
+]
+MODE_ORDER = (Mode.VECTOR, Mode.KEYWORD, Mode.HYBRID)
 
 
 class Command(BaseCommand):
-    help = "Load the standard library's docstrings, embed them and show a few vector searches."
+    help = (
+        "Load the standard library's docstrings, embed them and show a few vector, keyword "
+        "and hybrid searches."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -64,10 +75,13 @@ class Command(BaseCommand):
         else:
             self.load(limit, batch_size)
 
-        self.heading("Searches")
+        self.heading("Vector searches")
         self.show_searches()
         self.show_filtered()
         self.show_similar()
+
+        self.heading("\nVector, keyword and hybrid searches")
+        self.show_modes()
 
         if self.verbosity >= 1:
             elapsed = time.perf_counter() - started
@@ -137,22 +151,22 @@ class Command(BaseCommand):
 
     # -- searching ----------------------------------------------------------------------------
 
-    def search(self, query, limit=3, **kwargs):
-        vector = document_embedder().embed_one(query)
+    def search(self, query, limit=3, mode=Mode.VECTOR, **kwargs):
         started = time.perf_counter()
-        results = list(
-            Document.objects.defer("embedding").vector_search(vector, limit=limit, **kwargs)
-        )
+        results = run(Search(query, mode=mode, limit=limit, **kwargs))
         return results, (time.perf_counter() - started) * 1000
 
-    def show(self, label, results, elapsed_ms):
+    def show(self, label, results, elapsed_ms, mode=Mode.VECTOR, nested=False):
+        """A search's label and time, then one line per result; a nested search (one mode
+        of a query) is indented under its query, without a blank line before it."""
         if self.verbosity < 1:
             return
-        self.stdout.write(f"\n  {label}  {self.style.HTTP_INFO(f'({elapsed_ms:.1f} ms)')}")
+        indent, gap = ("    ", "") if nested else ("  ", "\n")
+        self.stdout.write(f"{gap}{indent}{label}  {self.style.HTTP_INFO(f'({elapsed_ms:.1f} ms)')}")
         for rank, doc in enumerate(results, 1):
-            self.stdout.write(f"    {rank}. {doc.vector_score:.3f}  {doc.title}")
+            self.stdout.write(f"{indent}  {rank}. {_result_line(doc, mode)}")
         if not results:
-            self.stdout.write("    (no results)")
+            self.stdout.write(f"{indent}  (no results)")
 
     def show_searches(self):
         for query in SEARCHES:
@@ -171,6 +185,41 @@ class Command(BaseCommand):
         started = time.perf_counter()
         results = list(doc.similar(limit=3))
         self.show(f"{doc.title}.similar(limit=3)", results, (time.perf_counter() - started) * 1000)
+
+    def show_modes(self):
+        """Each query in every mode, and where the document it looks for ranks in each."""
+        self.say(
+            "  Keyword: every word must occur, and a dotted name is one exact word.\n"
+            "  Hybrid: the sum of 1/(60 + rank) over the vector and keyword rankings that "
+            "found the document\n  (— where one did not)."
+        )
+        for query, target, why in MODE_SEARCHES:
+            self.say(f'\n  "{query}": {why}')
+            ranks = []
+            for mode in MODE_ORDER:
+                results, elapsed = self.search(query, mode=mode)
+                self.show(f"{mode.value:<7}", results, elapsed, mode=mode, nested=True)
+                titles = [doc.title for doc in results]
+                ranks.append(
+                    f"{mode.value} {titles.index(target) + 1 if target in titles else '—'}"
+                )
+            if Document.objects.filter(title=target).exists():
+                self.say(f"    {target} ranks: {', '.join(ranks)} (— = not in the top 3)")
+            else:
+                self.say(f"    ({target} is not loaded: load the whole corpus with --reset)")
+
+
+def _result_line(doc, mode):
+    """``0.338  csv.Sniffer``; a hybrid result also shows each leg's score, or —."""
+    if mode == Mode.HYBRID:
+        legs = f"vector {_number(doc.vector_score, 3)}, keyword {_number(doc.text_score, 4)}"
+        return f"{doc.hybrid_score:.4f}  {doc.title}  ({legs})"
+    places = 4 if mode == Mode.KEYWORD else 3
+    return f"{score(doc, mode):.{places}f}  {doc.title}"
+
+
+def _number(value, places):
+    return "—" if value is None else f"{value:.{places}f}"
 
 
 class _Lines:
