@@ -298,3 +298,23 @@ def test_embed_changed_embeds_only_changed_instances_in_batches(counting):
 def test_source_hash_is_stable_and_treats_none_as_empty():
     assert source_hash("abc") == source_hash("abc") != source_hash("abd")
     assert source_hash(None) == source_hash("")
+
+
+def test_embedder_identity_names_what_makes_the_vectors():
+    from vectra_django.embedders import SentenceTransformerEmbedder, embedder_identity
+
+    assert embedder_identity(HashingEmbedder(16)) == "hashing:16:1,0.5,0.35"
+    assert embedder_identity(HashingEmbedder(16)) != embedder_identity(
+        HashingEmbedder(16, bigram_weight=2)
+    )
+    local = SentenceTransformerEmbedder("/models/all-MiniLM-L6-v2/", dimension=384)
+    assert embedder_identity(local) == "sentence-transformers:all-MiniLM-L6-v2"
+
+    class Plain:
+        dimension = 5
+        model_name = "acme-embed-v2"
+
+        def embed(self, texts):
+            raise NotImplementedError
+
+    assert embedder_identity(Plain()).endswith("Plain:acme-embed-v2:5")

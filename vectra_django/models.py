@@ -32,3 +32,33 @@ class SyncEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.op} {self.model} {self.object_pk}"
+
+
+class EmbeddingRecord(models.Model):
+    """Which embedder made a vector field's stored vectors, and a re-embed under way.
+
+    Written when a field first embeds on a database and by ``vectra_reembed``; a system
+    check compares it with the configured embedder, so a changed model is reported
+    before its vectors are mixed with the old ones.
+    """
+
+    model = models.CharField(max_length=200, help_text="Label of the model declaring the field.")
+    field = models.CharField(max_length=200)
+    embedder = models.CharField(max_length=500, help_text="The embedder's identity.")
+    dimension = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(db_default=Now())
+    target = models.CharField(
+        max_length=500, blank=True, db_default="", help_text="A re-embed's new embedder."
+    )
+    cursor = models.TextField(
+        blank=True, db_default="", help_text="The last primary key the re-embed finished."
+    )
+
+    class Meta:
+        db_table = "vectra_embeddings"
+        constraints = [
+            models.UniqueConstraint(fields=["model", "field"], name="vectra_embedding_field")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}.{self.field}: {self.embedder}"

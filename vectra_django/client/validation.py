@@ -121,13 +121,18 @@ def score_threshold(value: Any) -> float | None:
 
 
 def as_array(
-    values: Any, *, expected_dimension: int | None = None, what: str = "vector"
+    values: Any,
+    *,
+    expected_dimension: int | None = None,
+    what: str = "vector",
+    expected_by: str = "the index expects",
 ) -> np.ndarray:
-    """One vector as a 1-D float32 array, finite and of the expected dimension."""
+    """One vector as a 1-D float32 array, finite and of the expected dimension
+    (``expected_by`` says who expects it, in the error)."""
     arr = _to_float_array(values, what)
     if arr.ndim != 1:
         raise ValidationError(f"{what} must be one-dimensional, got shape {arr.shape}.")
-    _check_matrix(arr.reshape(1, -1), expected_dimension, lambda _i: what)
+    _check_matrix(arr.reshape(1, -1), expected_dimension, lambda _i: what, expected_by)
     return arr
 
 
@@ -196,12 +201,14 @@ def _packed(values: list[Any], what: str) -> np.ndarray | None:
     return matrix if rows is values else matrix[0]
 
 
-def _check_matrix(arr: np.ndarray, expected: int | None, label: Any) -> None:
+def _check_matrix(
+    arr: np.ndarray, expected: int | None, label: Any, expected_by: str = "the index expects"
+) -> None:
     if arr.shape[-1] == 0:
         raise ValidationError(f"{label(0)} is empty.")
     if expected is not None and arr.shape[1] != expected:
         raise ValidationError(
-            f"{label(0)} has dimension {arr.shape[1]}, but the index expects {expected}."
+            f"{label(0)} has dimension {arr.shape[1]}, but {expected_by} {expected}."
         )
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():

@@ -49,7 +49,7 @@ from ..postgres import vector_text
 from . import field_checks, text
 from .forms import VectorFormField
 from .ids import pk_from_vector_id, vector_id
-from .values import VectorDescriptor, from_db, parse_text
+from .values import VectorDescriptor, from_db, metadata_value, parse_text
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -72,9 +72,6 @@ def vector_fields(model: type[Model] | Model) -> list[VectorField]:
     return [f for f in model._meta.concrete_fields if isinstance(f, VectorField)]
 
 
-_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
 def source_vector_fields(model: type[Model] | Model) -> list[VectorField]:
     """The model's vector fields computed from a ``source`` (see ``VectorField``)."""
     return [f for f in vector_fields(model) if f.source is not None]
@@ -95,17 +92,6 @@ def embed_sources(
         if (writes or vf.reads(fields or ())) and vf.embed(objs) and not writes:
             added.append(vf.name)
     return added
-
-
-def metadata_value(value: Any) -> Any:
-    """A model value as JSON metadata: scalars as they are, everything else as text."""
-    if type(value) in _JSON_SCALARS or isinstance(value, bool | int | float | str):
-        return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if type(value).__name__ == "Decimal":
-        return float(value)
-    return str(value)
 
 
 class VectorField(PgVectorField):
@@ -204,7 +190,12 @@ class VectorField(PgVectorField):
         elif isinstance(value, PgVector | HalfVector):
             value = value.to_numpy()
         what = self.label
-        array = validation.as_array(value, expected_dimension=self.dimensions, what=what)
+        array = validation.as_array(
+            value,
+            expected_dimension=self.dimensions,
+            what=what,
+            expected_by="the field (dimensions=) expects",
+        )
         if self.half:  # what halfvec stores, so that what is read back equals what is set
             with np.errstate(over="ignore"):
                 halved = array.astype(np.float16)
@@ -320,6 +311,11 @@ class VectorField(PgVectorField):
         """The ``embedder`` option, resolved on first use and kept until a setting changes
         (so a factory that reads settings follows ``override_settings``)."""
         if self.embedder is None:
+            if self.source is None:
+                raise ConfigurationError(
+                    f"{self.label} has no embedder=: declare source= and embedder= to compute "
+                    "its vectors, or assign vectors yourself."
+                )
             raise ConfigurationError(f"{self.label} has source= but no embedder=.")
         if self._embedder is None or self._embedder[0] != _settings_epoch[0]:
             self._embedder = (_settings_epoch[0], get_embedder(self.embedder))
@@ -337,7 +333,13 @@ class VectorField(PgVectorField):
         in batched embedder calls; returns how many vectors changed."""
         if self.source is None:
             return 0
-        return embed_changed(list(instances), self.source, self.attname, self.get_embedder())
+        embedder = self.get_embedder()
+        changed = embed_changed(list(instances), self.source, self.attname, embedder)
+        if changed:
+            from .embeddings import note_embedded
+
+            note_embedded(self, embedder)
+        return changed
 
     # -- checks ---------------------------------------------------------------------------
 

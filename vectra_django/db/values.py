@@ -64,3 +64,17 @@ def from_db(value: Any) -> list[float] | None:
     else:
         array = np.asarray(value, dtype=np.float32)
     return Stored(array.tolist())
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def metadata_value(value: Any) -> Any:
+    """A model value as JSON metadata: scalars as they are, everything else as text."""
+    if type(value) in _JSON_SCALARS or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if type(value).__name__ == "Decimal":
+        return float(value)
+    return str(value)

@@ -13,7 +13,7 @@ unchanged row never pays for an embedding.
 
 from __future__ import annotations
 
-from .base import Embedder, get_embedder
+from .base import Embedder, embedder_identity, get_embedder
 from .hashing import HashingEmbedder
 from .sentence_transformer import SentenceTransformerEmbedder
 from .sources import (
@@ -35,6 +35,7 @@ __all__ = [
     "Source",
     "embed_changed",
     "embed_if_changed",
+    "embedder_identity",
     "get_embedder",
     "is_tracked",
     "remember_source",

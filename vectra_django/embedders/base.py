@@ -37,6 +37,19 @@ class Embedder(Protocol):
         ...
 
 
+def embedder_identity(embedder: Any) -> str:
+    """A stable id of what makes an embedder's vectors: its ``identity`` when it has one,
+    else its class, its ``model_name`` (if any) and its dimension. Recorded with a field's
+    vectors, it tells when the configured embedder no longer made what is stored."""
+    identity = getattr(embedder, "identity", None)
+    if isinstance(identity, str) and identity:
+        return identity
+    kind = type(embedder)
+    model = getattr(embedder, "model_name", None)
+    parts = [f"{kind.__module__}.{kind.__qualname__}", *([str(model)] if model else [])]
+    return ":".join([*parts, str(embedder.dimension)])
+
+
 def get_embedder(spec: Any = None) -> Embedder:
     """Return an embedder for ``spec``: an instance, a class, a factory or a dotted path.
 

@@ -102,6 +102,12 @@ class HashingEmbedder:
     def __repr__(self) -> str:
         return f"HashingEmbedder(dimension={self.dimension})"
 
+    @property
+    def identity(self) -> str:
+        """What makes its vectors: the dimension and the weights."""
+        weights = f"{self.bigram_weight:g},{self.trigram_weight:g},{self.common_weight:g}"
+        return f"hashing:{self.dimension}:{weights}"
+
     def _features(self, text: str) -> tuple[Counter[str], dict[str, float]]:
         """Each feature's count and weight (before the tf damping)."""
         words = _tokens(text)

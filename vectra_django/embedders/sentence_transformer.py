@@ -57,6 +57,11 @@ class SentenceTransformerEmbedder:
         return f"SentenceTransformerEmbedder(model={self.model_name!r})"
 
     @property
+    def identity(self) -> str:
+        """The model's name (its last path part, so a local copy counts as the model)."""
+        return f"sentence-transformers:{self.model_name.rstrip('/').split('/')[-1]}"
+
+    @property
     def model(self) -> Any:
         """The loaded ``SentenceTransformer`` (loading it on first access)."""
         if self._model is None:
