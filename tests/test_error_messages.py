@@ -26,7 +26,7 @@ def test_a_field_without_source_or_embedder_says_so():
     ],
 )
 def test_a_bad_limit_is_named_limit(search):
-    with pytest.raises(ValidationError, match="^limit must be") as caught:
+    with pytest.raises(ValidationError, match=r"^limit must be") as caught:
         search()
     assert "top_k" not in str(caught.value)
 

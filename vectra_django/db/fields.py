@@ -47,6 +47,7 @@ from ..embedders import (
 from ..errors import ConfigurationError, ValidationError
 from ..postgres import vector_text
 from . import field_checks, text
+from .records import note_embedded
 from .forms import VectorFormField
 from .ids import pk_from_vector_id, vector_id
 from .values import VectorDescriptor, from_db, metadata_value, parse_text
@@ -336,8 +337,6 @@ class VectorField(PgVectorField):
         embedder = self.get_embedder()
         changed = embed_changed(list(instances), self.source, self.attname, embedder)
         if changed:
-            from .embeddings import note_embedded
-
             note_embedded(self, embedder)
         return changed
 

@@ -180,7 +180,7 @@ def _advance(plan: Plan, last: Any) -> None:
 
 def finish_record(plan: Plan) -> None:
     """The record now names the plan's embedder; no re-embed is under way."""
-    from .embeddings import forget_recorded
+    from .records import forget_recorded
 
     _record(plan).update(
         embedder=plan.identity, dimension=plan.embedder.dimension, target="", cursor=""

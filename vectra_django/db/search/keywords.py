@@ -238,7 +238,8 @@ class KeywordSearchIterable(ModelIterable):
         connection = connections[qs.db]
         metadata = {"top_k": limit, "inline": True}
         with instrument(operation, "pgvector", index, metadata=metadata) as details:
-            with parameters.bound_parameters(connection):
+            # The fusion ranks the vector leg by distance itself: a relaxed scan order will do.
+            with parameters.bound_parameters(connection), session.resorted():
                 rows = list(super().__iter__())
             details["result_count"] = len(rows)
         yield from rows
