@@ -240,3 +240,18 @@ def test_load_records_false_is_refused_nowhere_and_keeps_the_queryset(entries):
 def test_an_empty_queryset_searches_nothing(entries):
     assert list(Entry.objects.none().hybrid_search("road")) == []
     assert list(Entry.objects.none().text_search("road")) == []
+
+
+@pytest.mark.parametrize("method", ["text_search", "hybrid_search"])
+def test_a_repeated_shape_reuses_its_statement_with_the_new_text(entries, method):
+    from vectra_django.db.search import statement_cache
+
+    def titles(qs, text):
+        return [(e.title, getattr(e, "text_score", None)) for e in getattr(qs, method)(text)]
+
+    titles(Entry.objects, "night")
+    kept = dict(statement_cache._kept(connection.alias))
+    for text in ("road", "savanna", "quokka or lions"):
+        fresh = titles(Entry.objects.filter(pk__gt=0), text)  # compiled anew
+        assert titles(Entry.objects, text) == fresh and fresh
+    assert statement_cache._kept(connection.alias).keys() == kept.keys()

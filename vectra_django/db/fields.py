@@ -47,9 +47,9 @@ from ..embedders import (
 from ..errors import ConfigurationError, ValidationError
 from ..postgres import vector_text
 from . import field_checks, text
-from .records import note_embedded
 from .forms import VectorFormField
 from .ids import pk_from_vector_id, vector_id
+from .records import note_embedded
 from .values import VectorDescriptor, from_db, metadata_value, parse_text
 
 if TYPE_CHECKING:

@@ -122,8 +122,9 @@ class PendingSearch(NamedTuple):
 
     build: Callable[[VectorQuerySet], VectorQuerySet]
     key: tuple[Any, ...]
-    vector: parameters.QueryVector
+    vector: parameters.QueryVector | None
     excluded: Any
+    text: str | None = None
 
 
 class VectorSearchIterable(ModelIterable):

@@ -24,7 +24,7 @@ from ...instrumentation import instrument
 from ...postgres import default_ef_search, rerank_candidates
 from ..fields import VectorField
 from ..text import text_column
-from . import expressions, parameters, session
+from . import expressions, parameters, session, statement_cache
 from .filters import compile_q
 
 if TYPE_CHECKING:
@@ -48,12 +48,17 @@ def inplace_text_search(
     queryset: VectorQuerySet, vf: VectorField, text: str, limit: int, node: Any
 ) -> VectorQuerySet:
     column = _column(vf)
-    query = keyword_query(vf, text)
-    qs = queryset._without_vectors()
-    if node is not None:
-        qs = qs._apply_q(compile_q(queryset.model, node))
-    qs = qs.filter(**{column: query}).annotate(text_score=text_rank(column, query))
-    return _instrumented(qs.order_by("-text_score", "pk")[:limit], "text_search", vf, limit)
+
+    def build(base: VectorQuerySet, text: str) -> VectorQuerySet:
+        query = keyword_query(vf, text)
+        qs = base._without_vectors()
+        if node is not None:
+            qs = qs._apply_q(compile_q(queryset.model, node))
+        qs = qs.filter(**{column: query}).annotate(text_score=text_rank(column, query))
+        return qs.order_by("-text_score", "pk")[:limit]
+
+    key = ("text_search", queryset.model, vf.name, limit, repr(node))
+    return _cached(queryset, build, key, None, text, "text_search", vf, limit)
 
 
 def inplace_hybrid_search(
@@ -68,16 +73,72 @@ def inplace_hybrid_search(
     candidates: int,
 ) -> VectorQuerySet:
     column = _column(vf)
+    connection = connections[queryset.db]
+    session.install(connection)
+    vector = None
+    if weights[0] > 0:
+        rerank = rerank_candidates(candidates) if vf.quantization == "binary" else None
+        filtered = bool(queryset.query.where) or node is not None
+        options = session.SearchOptions(default_ef_search(rerank or candidates, filtered))
+        vector = parameters.parameter(connection, values, options, half=vf.half)
+
+    def build(base: VectorQuerySet, text: str) -> VectorQuerySet:
+        return _hybrid(base, vf, column, text, vector, limit, node, weights, rrf_k, candidates)
+
+    key = ("hybrid_search", queryset.model, vf.name, limit, repr(node), weights, rrf_k, candidates)
+    return _cached(queryset, build, key, vector, text, "hybrid_search", vf, limit)
+
+
+def _cached(
+    queryset: VectorQuerySet,
+    build: Any,
+    key: tuple[Any, ...],
+    vector: Any,
+    text: str,
+    operation: str,
+    vf: VectorField,
+    limit: int,
+) -> VectorQuerySet:
+    """The search's queryset; on the model's plain queryset its statement is compiled once
+    per shape (:mod:`.statement_cache`) and later searches bind their vector and text."""
+    from .inplace import PendingSearch
+
+    if statement_cache.is_plain(queryset):
+        marker = "".join(["vectra-text-", str(id(key))])  # a string no caller holds
+        statement = statement_cache.compiled(
+            queryset.db, key, lambda: build(queryset, marker), vector, text=marker
+        )
+        if statement is not None:
+            qs = queryset._chain()  # built only if chained or inspected (VectorQuerySet.query)
+            qs._pending_search = PendingSearch(
+                lambda base: build(base, text), key, vector, None, text
+            )
+            return _instrumented(qs, operation, vf, limit)
+    return _instrumented(build(queryset, text), operation, vf, limit)
+
+
+def _hybrid(
+    queryset: VectorQuerySet,
+    vf: VectorField,
+    column: str,
+    text: str,
+    vector: Any,
+    limit: int,
+    node: Any,
+    weights: tuple[float, float],
+    rrf_k: int,
+    candidates: int,
+) -> VectorQuerySet:
     base = queryset.order_by()
     if node is not None:
         base = base._apply_q(compile_q(queryset.model, node))
-    using = queryset.db
-    connection = connections[using]
-    session.install(connection)
+    connection = connections[queryset.db]
     pk_type = queryset.model._meta.pk.db_type(connection)
     empty = f"SELECT NULL::{pk_type}, NULL::float8 WHERE false"
     try:
-        vector_leg = _vector_leg(base, vf, values, candidates) if weights[0] > 0 else (empty, [])
+        vector_leg = (
+            _vector_leg(base, vf, vector, candidates) if vector is not None else (empty, [])
+        )
         text_leg = _text_leg(base, vf, column, text, candidates) if weights[1] > 0 else (empty, [])
     except EmptyResultSet:
         return queryset.none()
@@ -107,7 +168,7 @@ def inplace_hybrid_search(
         vector_distance=distance,
         vector_score=expressions.score(vf.metric, "vector_distance"),
     ).order_by("-hybrid_score", "pk")[:limit]
-    return _instrumented(qs, "hybrid_search", vf, limit)
+    return qs
 
 
 def _column(vf: VectorField) -> str:
@@ -123,22 +184,16 @@ def _column(vf: VectorField) -> str:
 
 
 def _vector_leg(
-    base: VectorQuerySet, vf: VectorField, values: Any, candidates: int
+    base: VectorQuerySet, vf: VectorField, vector: Any, candidates: int
 ) -> tuple[str, list[Any]]:
     from .inplace import _PARAMETER as parameter_field
 
-    connection = connections[base.db]
-    rerank = rerank_candidates(candidates) if vf.quantization == "binary" else None
-    options = session.SearchOptions(default_ef_search(rerank or candidates, bool(base.query.where)))
-    vector = Value(
-        parameters.parameter(connection, values, options, half=vf.half),
-        output_field=parameter_field,
-    )
+    query = Value(vector, output_field=parameter_field)
     leg = base.filter(**{f"{vf.name}__isnull": False}) if vf.null else base
-    if rerank:
-        hamming = expressions.hamming(vf.name, vector, vf.dimensions, vf.half)
-        leg = leg.filter(pk__in=leg.order_by(hamming).values("pk")[:rerank])
-    distance = expressions.distance(vf.metric, vf.name, vector)
+    if vf.quantization == "binary":
+        hamming = expressions.hamming(vf.name, query, vf.dimensions, vf.half)
+        leg = leg.filter(pk__in=leg.order_by(hamming).values("pk")[: rerank_candidates(candidates)])
+    distance = expressions.distance(vf.metric, vf.name, query)
     leg = leg.annotate(_vectra_distance=distance).order_by(distance)
     return _sql(leg.values_list("pk", "_vectra_distance")[:candidates])
 
@@ -230,16 +285,22 @@ def _instrumented(
 
 class KeywordSearchIterable(ModelIterable):
     """Runs a keyword or hybrid search as one instrumented statement, its query vector
-    bound in binary (:mod:`.session` applies the vector leg's settings)."""
+    bound in binary (:mod:`.session` applies the vector leg's settings), from its compiled
+    statement when it has one."""
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         qs = self.queryset
         operation, index, limit = qs._keyword_search
         connection = connections[qs.db]
+        pending = qs._pending_search
+        statement = None if pending is None else statement_cache.lookup(qs.db, pending.key)
         metadata = {"top_k": limit, "inline": True}
         with instrument(operation, "pgvector", index, metadata=metadata) as details:
             # The fusion ranks the vector leg by distance itself: a relaxed scan order will do.
             with parameters.bound_parameters(connection), session.resorted():
-                rows = list(super().__iter__())
+                if statement is not None:
+                    rows = statement.instances(qs.db, pending.vector, None, pending.text)
+                else:
+                    rows = list(super().__iter__())
             details["result_count"] = len(rows)
         yield from rows

@@ -36,6 +36,7 @@ class Statement:
     params: tuple[Any, ...]
     slots: tuple[int, ...]
     excluded_slot: int | None
+    text_slots: tuple[int, ...]
     compiler: Any
     converters: dict[int, Any]
     init_list: tuple[str, ...]
@@ -43,21 +44,27 @@ class Statement:
     annotations: tuple[tuple[str, int], ...]
 
     @classmethod
-    def compile(cls, queryset: Any, vector: Any, excluded: Any = None) -> Statement | None:
-        """``queryset`` compiled, with ``vector`` the value of its query-vector parameters
-        and ``excluded`` (a database value, or ``None``) that of the primary key it leaves
-        out. ``None`` when either cannot be found among the parameters: nothing to reuse."""
+    def compile(
+        cls, queryset: Any, vector: Any, excluded: Any = None, text: str | None = None
+    ) -> Statement | None:
+        """``queryset`` compiled, with ``vector`` the value of its query-vector parameters,
+        ``excluded`` (a database value, or ``None``) that of the primary key it leaves out
+        and ``text`` (a string object no one else holds) that of its search text. ``None``
+        when one cannot be found among the parameters: nothing to reuse."""
         compiler = queryset.query.get_compiler(using=queryset.db)
         try:
             sql, params = compiler.as_sql()
         except EmptyResultSet:  # a filter no row can pass: Django answers without a query
             return None
-        slots = tuple(i for i, p in enumerate(params) if p is vector)
+        slots = tuple(i for i, p in enumerate(params) if vector is not None and p is vector)
+        text_slots = tuple(i for i, p in enumerate(params) if text is not None and p is text)
         excluded_slot = None
         if excluded is not None:
             found = [i for i, p in enumerate(params) if type(p) is type(excluded) and p == excluded]
             excluded_slot = found[0] if len(found) == 1 else None
-        if not slots or (excluded is not None and excluded_slot is None):
+        if (vector is not None and not slots) or (text is not None and not text_slots):
+            return None
+        if excluded is not None and excluded_slot is None:
             return None
         select = compiler.select
         klass_info = compiler.klass_info  # None for values() querysets
@@ -69,6 +76,7 @@ class Statement:
             params=tuple(params),
             slots=slots,
             excluded_slot=excluded_slot,
+            text_slots=text_slots,
             compiler=compiler,
             converters=compiler.get_converters([s[0] for s in select[: compiler.col_count]]),
             init_list=tuple(s[0].target.attname for s in select[fields]) if klass_info else (),
@@ -76,12 +84,16 @@ class Statement:
             annotations=tuple(compiler.annotation_col_map.items()),
         )
 
-    def rows(self, using: str, vector: Any, excluded: Any = None) -> list[Any]:
-        """The result rows for ``vector`` (and the primary key ``excluded``, a database
-        value), through the columns' converters."""
+    def rows(
+        self, using: str, vector: Any, excluded: Any = None, text: str | None = None
+    ) -> list[Any]:
+        """The result rows for ``vector`` (the primary key ``excluded``, a database value,
+        and the search ``text``), through the columns' converters."""
         params = list(self.params)
         for slot in self.slots:
             params[slot] = vector
+        for slot in self.text_slots:
+            params[slot] = text
         if self.excluded_slot is not None:
             params[self.excluded_slot] = excluded
         with connections[using].cursor() as cursor:
@@ -91,11 +103,14 @@ class Statement:
             rows = list(self.compiler.apply_converters(rows, self.converters))
         return rows
 
-    def instances(self, using: str, vector: Any, excluded: Any = None) -> list[Model]:
-        """Model instances for ``vector``, with the annotations set, in the rows' order."""
+    def instances(
+        self, using: str, vector: Any, excluded: Any = None, text: str | None = None
+    ) -> list[Model]:
+        """Model instances for ``vector`` (and ``text``), with the annotations set, in the
+        rows' order."""
         from_db, init_list, fields = self.model.from_db, self.init_list, self.fields
         objs = []
-        for row in self.rows(using, vector, excluded):
+        for row in self.rows(using, vector, excluded, text):
             obj = from_db(using, init_list, row[fields])
             for name, position in self.annotations:
                 setattr(obj, name, row[position])
@@ -123,13 +138,18 @@ def lookup(using: str, key: tuple[Any, ...]) -> Statement | None:
 
 
 def compiled(
-    using: str, key: tuple[Any, ...], build: Any, vector: Any, excluded: Any = None
+    using: str,
+    key: tuple[Any, ...],
+    build: Any,
+    vector: Any,
+    excluded: Any = None,
+    text: str | None = None,
 ) -> Statement | None:
     """The statement for ``key``, compiled from ``build()`` and kept if it is new."""
     statements = _kept(using)
     if key in statements:
         return statements[key]
-    statement = Statement.compile(build(), vector, excluded)
+    statement = Statement.compile(build(), vector, excluded, text)
     if statement is not None:
         if len(statements) >= MAX_STATEMENTS:
             del statements[next(iter(statements))]
