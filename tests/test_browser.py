@@ -209,3 +209,77 @@ def test_an_empty_keyword_query_shows_a_form_error(browser, live_server, corpus_
     assert "Type a description or a name to search for." in alert.text
     assert not browser.find_elements(By.ID, "results")
     assert browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=keyword]").is_selected()
+
+
+# -- the admin ----------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def admin_site(request, settings, django_user_model):
+    """The example's admin, with the templates it needs, and an editor who may use it."""
+    from tests import settings as test_settings
+
+    request.getfixturevalue("example_site")  # first: it sets the example's own templates
+    settings.TEMPLATES = test_settings.TEMPLATES  # the auth and messages context processors
+    django_user_model.objects.create_superuser("editor", "editor@example.com", PASSWORD)
+
+
+def log_in(driver, url):
+    """Open ``url``; the admin asks to log in first, then goes there."""
+    driver.delete_all_cookies()
+    driver.get(url)
+    wait(driver, EC.presence_of_element_located((By.ID, "id_username"))).send_keys("editor")
+    driver.find_element(By.ID, "id_password").send_keys(PASSWORD, Keys.ENTER)
+    wait(driver, EC.presence_of_element_located((By.ID, "changelist")))
+
+
+def admin_rows(driver):
+    """(title, score text) of each changelist row, in page order."""
+    return [
+        (
+            row.find_element(By.CSS_SELECTOR, ".field-title a").text,
+            row.find_element(By.CSS_SELECTOR, ".field-vector_search_score").text,
+        )
+        for row in driver.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    ]
+
+
+def test_admin_search_ranks_documents_and_the_change_page_shows_similar_ones(
+    browser, live_server, corpus_slice, admin_site
+):
+    from example_project.documents.models import Document
+
+    log_in(browser, live_server.url + "/admin/documents/document/")
+    assert [score for _, score in admin_rows(browser)] == ["—"] * len(corpus_slice)
+
+    text = "read and write CSV files"
+    browser.find_element(By.ID, "searchbar").send_keys(text, Keys.ENTER)
+    wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, ".vector-search-score")))
+
+    rows = admin_rows(browser)
+    expected = list(Document.objects.hybrid_search(text, limit=50))
+    assert [title for title, _ in rows] == [doc.title for doc in expected]
+    assert all(title.startswith("csv") for title, _ in rows[:3])
+    scores = [float(e.text) for e in browser.find_elements(By.CSS_SELECTOR, ".vector-search-score")]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] == pytest.approx(expected[0].hybrid_score, abs=1e-4)
+    assert "vector 0." in rows[0][1]  # each leg's score next to the fused one
+    assert not browser.find_elements(By.CSS_SELECTOR, "#result_list th.sortable")
+
+    first = rows[0][0]
+    browser.find_element(By.LINK_TEXT, first).click()
+    wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "ol.vector-similar")))
+    assert browser.find_element(By.ID, "id_title").get_attribute("value") == first
+
+    items = browser.find_elements(By.CSS_SELECTOR, "ol.vector-similar li")
+    similar = [(i.find_element(By.TAG_NAME, "a").text, i.text.rsplit(" ", 1)[1]) for i in items]
+    assert 1 <= len(similar) <= 5
+    assert first not in [title for title, _ in similar]
+    assert similar[0][0].startswith("csv")
+    similar_scores = [float(score) for _, score in similar]
+    assert similar_scores == sorted(similar_scores, reverse=True)
+
+    browser.find_element(By.LINK_TEXT, similar[0][0]).click()
+    wait(browser, EC.text_to_be_present_in_element_value((By.ID, "id_title"), similar[0][0]))

@@ -42,6 +42,7 @@ LAYER_OF_PREFIX = {
     "vectra_django.db": "orm",
     "vectra_django.checks": "orm",
     "vectra_django.indexes": "orm",
+    "vectra_django.admin": "orm",
     "vectra_django.apps": "orm",
     "vectra_django.models": "orm",
     "vectra_django.installer": "orm",
