@@ -216,6 +216,50 @@ def test_bulk_load_reports_time_to_searchable_and_each_precision(bench_url, tmp_
     assert sweep["2000"] >= sweep["40"] == pytest.approx(precisions["binary"]["recall_at_10"])
 
 
+def test_hybrid_reports_quality_latency_and_the_keyword_plan(bench_url, tmp_path):
+    report = run_script("hybrid.py", bench_url, tmp_path)
+    check_header(report, "hybrid")
+    assert 0 < report["rows"] <= 20_000
+    assert report["quality_embedder"] and report["speed_embedder"]
+    quality = report["quality"]
+    assert quality["queries"] >= 50
+    assert {"text_search", "vector_search", "hybrid", "hybrid_k10"} <= set(quality["modes"])
+    for mode in quality["modes"].values():
+        assert 0 <= mode["top_1"] <= mode["mrr_at_10"] <= mode["recall_at_10"] <= 1
+        assert 0 <= mode["empty_fraction"] <= 1
+    assert quality["keyword_empty_fraction"] == quality["modes"]["text_search"]["empty_fraction"]
+    empty = quality["keyword_empty"]
+    assert empty["count"] == round(quality["keyword_empty_fraction"] * quality["queries"])
+    assert 0 <= empty["with_negation"] <= empty["count"]
+    assert report["statements"]["search"] == 1
+    for label in ("sentence", "two_words"):
+        section = report["speed"][label]
+        modes = section["modes"]
+        assert set(modes) == {
+            f"{name}{suffix}"
+            for name in ("vector_search", "hybrid_search", "text_search")
+            for suffix in ("", "_sql")
+        }
+        for mode in modes.values():
+            assert 0 < mode["p50_ms"] <= mode["p95_ms"] and mode["qps"] > 0
+        assert modes["vector_search"]["rows_mean"] == modes["hybrid_search"]["rows_mean"] == 10
+        target = report["targets"]["latency"][label]
+        ratio = modes["hybrid_search"]["p50_ms"] / modes["vector_search"]["p50_ms"]
+        assert target["ratio"] == pytest.approx(ratio, abs=1e-3)
+        assert isinstance(target["met"], bool)
+        assert section["compile_ms"]["hybrid_search"] > 0
+        matches = section["matching_rows"]
+        assert 0 <= matches["p50"] <= matches["p95"] <= matches["max"] <= report["rows"]
+    assert isinstance(report["targets"]["quality"]["met"], bool)
+    plans = report["plans"]
+    assert {"text_search_sentence", "text_search_two_words", "hybrid_search_two_words"} == set(
+        plans
+    )
+    for plan in plans.values():
+        assert plan["plan"] and isinstance(plan["uses_gin"], bool)
+        assert plan["ok"] == (plan["uses_gin"] and not plan["to_tsvector_per_row"])
+
+
 def test_the_reindex_target_counts_runs_with_batches_to_overlap(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import batch_operations

@@ -1,4 +1,5 @@
-"""The benchmark models. Tables are made with ``schema_editor`` by the scripts (no migrations).
+"""The benchmark models. Tables are made with ``schema_editor`` by the scripts (no migrations):
+``create_model`` also makes what a field adds, such as a keyword column and its GIN index.
 
 ``PlainDoc`` is what users write today with pgvector-python's own field (the ``bulk_create``
 baseline). The vectra models exist only once the checkout has the ORM layer.
@@ -69,3 +70,34 @@ if importlib.util.find_spec("vectra_django.db.mixins") is not None:
         class Meta:
             app_label = "bench_app"
             db_table = "bench_outbox_doc"
+
+    class HybridBase(VectorMixin, models.Model):
+        """Title and text with a vector and a keyword column (``text_search=True``): what
+        ``hybrid.py`` searches three ways. Each child gets its own column and GIN index."""
+
+        title = models.CharField(max_length=200)
+        content = models.TextField()
+        embedding = VectorField(
+            dimensions=DIMENSION,
+            provider="default",
+            source=("title", "content"),
+            text_search=True,
+            text_config="english",
+        )
+
+        class Meta:
+            abstract = True
+
+    class HybridCorpusDoc(HybridBase):
+        """The docstring corpus, once: the known-item quality task."""
+
+        class Meta:
+            app_label = "bench_app"
+            db_table = "bench_hybrid_corpus"
+
+    class HybridBulkDoc(HybridBase):
+        """The corpus grown to 100K rows: the latency runs."""
+
+        class Meta:
+            app_label = "bench_app"
+            db_table = "bench_hybrid_bulk"
