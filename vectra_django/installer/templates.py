@@ -66,7 +66,7 @@ def settings_body(options: Options, env_file: str) -> str:
     if options.instrumentation:
         lines += [
             "# To report every operation to an APM, install the extra",
-            '# (pip install "vectra-django[newrelic]" or "vectra-django[datadog]") and uncomment',
+            "# (pip install newrelic, or pip install datadog ddtrace) and uncomment",
             "# one line here or move it to an AppConfig.ready():",
             "# from vectra_django.instrumentation import newrelic; newrelic.setup()",
             '# from vectra_django.instrumentation import datadog; datadog.setup(host="localhost", port=8125)',  # noqa: E501

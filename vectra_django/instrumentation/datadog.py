@@ -51,7 +51,7 @@ def setup(
         except ImportError:
             logger.warning(
                 "Datadog instrumentation is off: the datadog package is not installed "
-                "(pip install 'vectra-django[datadog]')."
+                "(pip install datadog ddtrace, the datadog extra)."
             )
             return False
         statsd = DogStatsd(host=host, port=port)

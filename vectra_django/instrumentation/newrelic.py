@@ -39,7 +39,7 @@ def setup(application: Any = None) -> bool:
     except ImportError:
         logger.warning(
             "New Relic instrumentation is off: the newrelic package is not installed "
-            "(pip install 'vectra-django[newrelic]')."
+            "(pip install newrelic, the newrelic extra)."
         )
         return False
 

@@ -44,7 +44,7 @@ def setup(tracer_provider: Any = None, meter_provider: Any = None) -> bool:
     except ImportError:
         logger.warning(
             "OpenTelemetry instrumentation is off: opentelemetry-api is not installed "
-            "(pip install 'vectra-django[otel]')."
+            "(pip install opentelemetry-api, the otel extra)."
         )
         return False
     __version__ = _package_version()

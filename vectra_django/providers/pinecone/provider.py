@@ -1,4 +1,4 @@
-"""Pinecone, through the official ``pinecone`` SDK (``pip install "vectra-django[pinecone]"``).
+"""Pinecone, through the official ``pinecone`` SDK (``pip install pinecone``, the extra).
 
 The control plane (``HOST``) manages serverless indexes; each index's data-plane host comes
 from describe and is cached. How scores, filters and retries are kept equal to the other

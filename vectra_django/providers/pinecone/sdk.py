@@ -32,7 +32,8 @@ def control_client(
         import pinecone
     except ImportError as exc:
         raise errors.ConfigurationError(
-            'The pinecone provider needs the Pinecone SDK: pip install "vectra-django[pinecone]".'
+            "The pinecone provider needs the Pinecone SDK: pip install pinecone "
+            "(the pinecone extra)."
         ) from exc
     kwargs: dict[str, Any] = {
         "api_key": api_key,

@@ -26,7 +26,7 @@ def open_client(
         from qdrant_client import QdrantClient
     except ImportError as exc:
         raise errors.ConfigurationError(
-            'The qdrant provider needs qdrant-client: pip install "vectra-django[qdrant]".'
+            "The qdrant provider needs qdrant-client: pip install qdrant-client (the qdrant extra)."
         ) from exc
     kwargs: dict[str, Any] = {
         "url": url,

