@@ -85,7 +85,10 @@ def choose_mode(driver, label):
 
 
 def submit(driver):
+    """Submit the search form and wait for the new page (not the old page's summary)."""
+    page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "form.search button[type=submit]").click()
+    wait(driver, EC.staleness_of(page))
     wait(driver, EC.presence_of_element_located((By.ID, "summary")))
 
 
