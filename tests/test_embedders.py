@@ -182,7 +182,9 @@ def test_sentence_transformer_embedder_loads_nothing_until_used(monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed
     embedder = SentenceTransformerEmbedder()
     assert embedder.dimension == 384  # known without loading the model
-    with pytest.raises(ConfigurationError, match=r"vectra-django\[embeddings-st\]"):
+    with pytest.raises(
+        ConfigurationError, match=r"pip install sentence-transformers .*embeddings-st extra"
+    ):
         embedder.embed(["hello"])
 
 

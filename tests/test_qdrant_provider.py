@@ -204,7 +204,7 @@ def test_existing_collection_with_other_shape_is_rejected(client: Client) -> Non
 
 def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "qdrant_client", None)
-    with pytest.raises(ConfigurationError, match=r"vectra-django\[qdrant\]"):
+    with pytest.raises(ConfigurationError, match=r"pip install qdrant-client \(the qdrant extra\)"):
         QdrantProvider(location=":memory:").list_indexes()
 
 
