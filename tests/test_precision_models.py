@@ -141,6 +141,39 @@ def test_quantized_search_takes_filters_similar_and_ids(quantized: np.ndarray) -
     assert ids[0].id == f"testapp_quantizeddocument_{QuantizedDocument.objects.get(title='q2').pk}"
 
 
+def test_more_candidates_reach_the_exact_neighbours(quantized: np.ndarray) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    query = unit_rows(1, 64, seed=21)[0]
+    exact = sorted(exact_scores(quantized, query).items(), key=lambda kv: -kv[1])[:10]
+    with CaptureQueriesContext(connection) as ctx:
+        found = list(QuantizedDocument.objects.vector_search(query, limit=10, candidates=600))
+    assert [d.title for d in found] == [title for title, _ in exact]  # every row re-ranked
+    assert any("LIMIT 600" in q["sql"] for q in ctx.captured_queries)
+    default = list(QuantizedDocument.objects.vector_search(query, limit=10))
+    assert len(default) == 10  # 40 candidates by default: same shape, other statement
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"candidates": 5}, "from 10 to"),
+        ({"candidates": "many"}, "integer"),
+        ({"candidates": 10_001}, "to 10000"),
+    ],
+)
+def test_bad_candidates_are_refused(quantized: np.ndarray, kwargs, message) -> None:
+    with pytest.raises(errors.ValidationError, match=message):
+        QuantizedDocument.objects.vector_search(quantized[0], limit=10, **kwargs)
+
+
+@pytest.mark.django_db
+def test_candidates_apply_to_binary_quantized_fields_only() -> None:
+    with pytest.raises(errors.ValidationError, match="quantization='binary'"):
+        LargeDocument.objects.vector_search([0.1] * 3072, limit=3, candidates=50)
+
+
 # -- checks ------------------------------------------------------------------------------------
 
 

@@ -75,10 +75,15 @@ class VectorQuerySet(models.QuerySet):
         namespace: str | None = None,
         load_records: bool = True,
         include_values: bool = False,
+        candidates: int | None = None,
     ) -> VectorQuerySet | QueryResult:
         """The ``limit`` rows nearest ``vector``, best first, each with ``vector_score``
         (higher is better) and ``vector_distance``; a :class:`QueryResult` of
         ``f"{db_table}_{pk}"`` ids when ``load_records=False``.
+
+        ``candidates`` (a field with ``quantization="binary"``, searched in place): how
+        many rows the sign-bit index proposes for exact re-ranking (default 4 x ``limit``);
+        more costs time and gives recall.
 
         Like the client's ``query()``, results leave the vector columns unloaded (deferred)
         unless ``include_values=True``: a search rarely needs them, and they are most of
@@ -94,6 +99,7 @@ class VectorQuerySet(models.QuerySet):
             load_records,
             None,
             include_values,
+            candidates,
         )
 
     def text_search(
@@ -196,19 +202,36 @@ class VectorQuerySet(models.QuerySet):
         load_records: bool,
         exclude: Any,
         include_values: bool = False,
+        candidates: int | None = None,
     ) -> VectorQuerySet | QueryResult:
         vf = self._vector_field(field)
         if vector is None:
             raise ValidationError("vector_search needs a vector, got None.")
         values = vf.coerce(vector)
         check_query_vector(vf.metric, values)
+        if candidates is not None and not (vf.quantization == "binary" and vf.is_inline(self.db)):
+            raise ValidationError(
+                f"candidates= applies to fields with quantization='binary' searched in place; "
+                f"{vf.label} is not one (for a store's index, pass it to client.query)."
+            )
         limit = validation.top_k(limit, name="limit")
         threshold = validation.score_threshold(score_threshold)
         node = filters.parse(filter)
+        if candidates is not None:
+            candidates = validation.integer("candidates", candidates, limit, validation.MAX_TOP_K)
         if vf.is_inline(self.db):
             self._no_namespace(vf, namespace)
             return inplace_search(
-                self, vf, values, limit, node, threshold, load_records, exclude, include_values
+                self,
+                vf,
+                values,
+                limit,
+                node,
+                threshold,
+                load_records,
+                exclude,
+                include_values,
+                candidates,
             )
         qs = self if include_values else self._without_vectors()
         return remote.remote_search(

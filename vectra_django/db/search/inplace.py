@@ -43,6 +43,7 @@ def inplace_search(
     load_records: bool,
     exclude: Any,
     include_values: bool,
+    candidates: int | None = None,
 ) -> VectorQuerySet | QueryResult:
     def build(base: VectorQuerySet) -> VectorQuerySet:
         qs = base if exclude is None else base.exclude(pk=exclude)
@@ -71,7 +72,7 @@ def inplace_search(
     filtered = bool(queryset.query.where) or any(
         condition is not None for condition in (node, threshold, exclude)
     )
-    rerank = rerank_candidates(limit) if vf.quantization == "binary" else None
+    rerank = (candidates or rerank_candidates(limit)) if vf.quantization == "binary" else None
     search = session.SearchOptions(default_ef_search(rerank or limit, filtered))
     connection = connections[queryset.db]
     session.install(connection)  # connections made before the app was ready have none
@@ -80,7 +81,7 @@ def inplace_search(
     # Searches on the model's plain queryset are compiled once per shape (see
     # statement_cache); the filter's repr tells 1, 1.0 and True apart.
     plain = statement_cache.is_plain(queryset)
-    shape = (queryset.model, vf.name, limit, repr(node), threshold, exclude is not None)
+    shape = (queryset.model, vf.name, limit, repr(node), threshold, exclude is not None, rerank)
     excluded = None if exclude is None else _pk_db_value(queryset.model, exclude, queryset.db)
     if not load_records:
 
