@@ -24,7 +24,7 @@ from .fields import VectorField, embed_sources, vector_fields
 from .search import keywords, remote
 from .search.inplace import inplace_search
 from .sync.ops import declaring_labels
-from .text import text_column
+from .text import search_column
 
 if TYPE_CHECKING:
     from ..client.results import QueryResult
@@ -350,8 +350,8 @@ def search_columns(model: type[models.Model]) -> list[str]:
     names = []
     for vf in vector_fields(model):
         names.append(vf.name)
-        column = text_column(vf)
-        if column is not None and any(f.name == column for f in model._meta.concrete_fields):
+        column = search_column(vf)
+        if column is not None:
             names.append(column)
     return names
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.db.models.functions import Length
 
 from ..embedders import embedder_identity, get_embedder, source_names, source_text
 from ..errors import ValidationError
 from .fields import VectorField
+from .records import field_key, forget_recorded
 
 # Roughly four characters per token for English text: the estimate remote embedders bill.
 CHARS_PER_TOKEN = 4
@@ -47,8 +48,6 @@ class Plan:
 def plan(vf: VectorField, using: str, embedder: Any = None) -> Plan:
     """Check and estimate a re-embed of ``vf`` on ``using`` with ``embedder`` (default: the
     field's own); a ``ValidationError`` names what stands in the way."""
-    from ..models import EmbeddingRecord
-
     if vf.source is None:
         raise ValidationError(
             f"{vf.label} has no source=: its vectors are assigned, not computed, so there is "
@@ -67,11 +66,7 @@ def plan(vf: VectorField, using: str, embedder: Any = None) -> Plan:
     if names is not None:
         totals = rows.aggregate(**{f"c{i}": Sum(Length(name)) for i, name in enumerate(names)})
         characters = sum(int(n or 0) for n in totals.values())
-    record = (
-        EmbeddingRecord.objects.using(using)
-        .filter(model=vf.model._meta.label, field=vf.name)
-        .first()
-    )
+    record = _records(vf, using).first()
     resume = None
     if record is not None and record.target == identity and record.cursor:
         resume = vf.model._meta.pk.to_python(record.cursor)
@@ -153,21 +148,21 @@ def _write_column(plan: Plan, rows: list[Any], vectors: list[Any]) -> None:
     VectorQuerySet(vf.model, using=plan.using).bulk_update(rows, [vf.name])
 
 
-def _record(plan: Plan) -> Any:
+def _records(vf: VectorField, using: str) -> Any:
+    """The field's record on ``using``, as a queryset (empty or one row)."""
     from ..models import EmbeddingRecord
 
-    label = plan.vf.model._meta.label
-    return EmbeddingRecord.objects.using(plan.using).filter(model=label, field=plan.vf.name)
+    label, name = field_key(vf)
+    return EmbeddingRecord.objects.using(using).filter(model=label, field=name)
+
+
+def _record(plan: Plan) -> Any:
+    return _records(plan.vf, plan.using)
 
 
 def _start(plan: Plan) -> None:
-    from ..models import EmbeddingRecord
-
-    label, name = plan.vf.model._meta.label, plan.vf.name
-    record, _ = EmbeddingRecord.objects.using(plan.using).get_or_create(
-        model=label,
-        field=name,
-        defaults={"embedder": plan.identity, "dimension": plan.embedder.dimension},
+    record, _ = _record(plan).get_or_create(
+        defaults={"embedder": plan.identity, "dimension": plan.embedder.dimension}
     )
     if record.target != plan.identity:  # a new run (or one for another embedder): from 0
         _record(plan).update(target=plan.identity, cursor="")
@@ -175,13 +170,11 @@ def _start(plan: Plan) -> None:
 
 
 def _advance(plan: Plan, last: Any) -> None:
-    _record(plan).filter(Q(target=plan.identity)).update(cursor=str(last))
+    _record(plan).filter(target=plan.identity).update(cursor=str(last))
 
 
 def finish_record(plan: Plan) -> None:
     """The record now names the plan's embedder; no re-embed is under way."""
-    from .records import forget_recorded
-
     _record(plan).update(
         embedder=plan.identity, dimension=plan.embedder.dimension, target="", cursor=""
     )

@@ -98,6 +98,15 @@ def text_column(vf: VectorField) -> str | None:
     return vf.name + SUFFIX if text_fields(vf) else None
 
 
+def search_column(vf: VectorField) -> str | None:
+    """The field's ``tsvector`` column when its model has it (not when ``text_search`` is
+    off, or its options kept the column from being added: the checks report why)."""
+    column = text_column(vf)
+    if column is None or not any(f.name == column for f in vf.model._meta.concrete_fields):
+        return None
+    return column
+
+
 def record_attnames(vf: VectorField) -> list[str]:
     """The columns a synced record is made of, after its vector: the metadata fields, then
     the text fields (see :func:`record_parts`)."""

@@ -23,7 +23,7 @@ from django.db.models.sql.constants import INNER
 from ...instrumentation import instrument
 from ...postgres import default_ef_search, rerank_candidates
 from ..fields import VectorField
-from ..text import text_column
+from ..text import search_column
 from . import expressions, parameters, session, statement_cache
 from .filters import compile_q
 
@@ -174,8 +174,8 @@ def _hybrid(
 def _column(vf: VectorField) -> str:
     from ...errors import ValidationError
 
-    column = text_column(vf)
-    if column is None or not any(f.name == column for f in vf.model._meta.concrete_fields):
+    column = search_column(vf)
+    if column is None:
         raise ValidationError(
             f"{vf.label} has no keyword search: declare VectorField(text_search=True) (its "
             "source fields) or text_search=('title', 'body'), then make and run migrations."

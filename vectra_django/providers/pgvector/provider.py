@@ -269,20 +269,27 @@ class PgvectorProvider(BulkLoads, TextSearch, BaseProvider):
             return write(tx, table, batch, namespace, self._replacing)
 
     def query(self, index: str, request: QueryRequest) -> QueryResult:
+        table, rows = self._select(index, lambda table: nearest.query(table, request))
+        return nearest.result(table, request, rows, index)
+
+    def _select(self, index: str, build: Any) -> tuple[Table, list[Any]]:
+        """The table of ``index`` and the rows of the read ``build(table)`` gives as
+        ``(settings, statement, params)`` (``None``: nothing to read)."""
         if self._source.in_transaction():  # inside the caller's: a savepoint, SET LOCAL
             with self._session(index) as tx:
                 table = self._table(tx, index)
                 register(tx.conn)
-                settings, statement, params = nearest.query(table, request)
+                read = build(table)
+                if read is None:
+                    return table, []
+                settings, statement, params = read
                 tx.configure(settings)
-                rows = tx.execute(statement, params).fetchall()
-        else:  # one round trip (reads.py)
-            with self._reading(index) as conn:
-                table = self._table(Tx(conn, nested=False), index)
-                register(conn)
-                settings, statement, params = nearest.query(table, request)
-                rows = reads.select(conn, settings, statement, params)
-        return nearest.result(table, request, rows, index)
+                return table, tx.execute(statement, params).fetchall()
+        with self._reading(index) as conn:  # one round trip (reads.py)
+            table = self._table(Tx(conn, nested=False), index)
+            register(conn)
+            read = build(table)
+            return table, [] if read is None else reads.select(conn, *read)
 
     def fetch(self, index: str, ids: list[str], namespace: str) -> dict[str, Vector]:
         with self._session(index) as tx:

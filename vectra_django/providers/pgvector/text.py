@@ -9,6 +9,7 @@ Reciprocal Rank Fusion as one statement.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,9 @@ from ...client.distance import score_from_distance
 from ...client.requests import TextRequest
 from ...client.results import Match, QueryResult
 from ...client.validation import Batch
-from . import nearest, reads
+from . import nearest
 from . import sql as queries
-from .connection import Tx, register
+from .connection import Tx
 from .sql import Table, namespace_where
 
 if TYPE_CHECKING:
@@ -43,32 +44,18 @@ class TextSearch:
     def _text_query(
         self: PgvectorProvider, index: str, request: TextRequest, hybrid: bool
     ) -> QueryResult:
-        def run(conn: Any, table: Table, configure: Any) -> list[Any]:
+        def build(table: Table) -> tuple[dict[str, str], str, list[Any]] | None:
             if not hybrid and not table.text_config:
-                return []  # a table from before records carried text: none has any
-            register(conn)
+                return None  # a table from before records carried text: none has any
             settings: dict[str, str] = {}
             if hybrid and request.vector_weight > 0:
                 settings = nearest.query_settings(
                     table, request.candidates or request.top_k, request.filter is not None, {}
                 )
             compose = hybrid_statement if hybrid else text_statement
-            statement, params = compose(table, request)
-            return configure(settings, statement, params)
+            return (settings, *compose(table, request))
 
-        if self._source.in_transaction():
-            with self._session(index) as tx:
-                table = self._table(tx, index)
-
-                def in_tx(settings: dict[str, str], statement: Any, params: Any) -> list[Any]:
-                    tx.configure(settings)
-                    return reads.cursor(tx.conn).execute(statement, params).fetchall()
-
-                rows = run(tx.conn, table, in_tx)
-        else:
-            with self._reading(index) as conn:
-                table = self._table(Tx(conn, nested=False), index)
-                rows = run(conn, table, lambda *args: reads.select(conn, *args))
+        table, rows = self._select(index, build)
         return text_result(table, request, rows, index, hybrid)
 
     def _with_text(self: PgvectorProvider, tx: Tx, table: Table, batch: Batch) -> Table:
@@ -83,7 +70,7 @@ class TextSearch:
             return current
         config = self._index_defaults["text_config"]
         options = {**current.options, "text_config": config}
-        upgraded = Table(**{**_fields(current), "options": options})
+        upgraded = dataclasses.replace(current, options=options)
         tx.execute(
             sql.SQL("ALTER TABLE {} {}").format(
                 upgraded.ident, queries.text_columns(upgraded, add=True)
@@ -98,10 +85,6 @@ class TextSearch:
         )
         self._tables[table.name] = upgraded
         return upgraded
-
-
-def _fields(table: Table) -> dict[str, Any]:
-    return {name: getattr(table, name) for name in Table.__dataclass_fields__}
 
 
 def _columns(table: Table, request: TextRequest, prefix: str = "") -> sql.Composable:
