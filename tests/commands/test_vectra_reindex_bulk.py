@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from io import StringIO
 from typing import Any
 
 import psycopg
 import pytest
 from django.core.management import call_command
+from django.db import connections, transaction
 
 from tests.contract.pgvector_providers import url_for_test_database
 from tests.testapp.models import RemoteDocument
 from vectra_django import clients
+from vectra_django.db import loading
 from vectra_django.postgres import builds
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +134,69 @@ def test_the_build_phase_is_reported(pgvector_store, monkeypatch: pytest.MonkeyP
     phases = [line.split(": ", 1)[1] for line in output.splitlines() if "index build:" in line]
     assert phases, output
     assert all(a != b for a, b in itertools.pairwise(phases))  # per phase, not per read
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("defer", [True, False])
+def test_writes_synced_during_a_bulk_reindex_land_after_it(
+    pgvector_store, settings: Any, monkeypatch: pytest.MonkeyPatch, defer: bool
+) -> None:
+    """A first reindex loads in one transaction while the app saves and deletes rows,
+    some already read by the load, some not yet: each save's sync waits for the load and
+    lands after it, so the store ends equal to the table, with nothing stale or lost."""
+    settings.VECTRA["memory"]["BUILD"]["DEFER"] = defer  # False: the load's own lock alone
+    clients.reset()
+    rows = make_rows(200)
+    early, late, gone = rows[3], rows[190], rows[5]  # read in the first batch, the last, first
+    loaded: list[int] = []
+    writers: list[threading.Thread] = []
+    original = loading._batches
+
+    def write_meanwhile() -> None:  # commits, then its sync waits for the load's lock
+        with transaction.atomic():
+            for doc, values in ((early, [9, 9, 9]), (late, [8, 8, 8])):
+                doc.embedding = values
+                doc.save()
+            RemoteDocument.objects.get(pk=gone.pk).delete()
+        connections.close_all()
+
+    def batches(*args: Any, **kwargs: Any) -> Any:
+        for number, batch in enumerate(original(*args, **kwargs)):
+            loaded.append(len(batch.ids))
+            if number == 0:  # the load holds its table lock and has read rows 0-19
+                writer = threading.Thread(target=write_meanwhile)
+                writers.append(writer)
+                writer.start()
+                wait_until(lambda: committed_delete(pgvector_store, gone.pk))
+            yield batch
+
+    monkeypatch.setattr(loading, "_batches", batches)
+    clients["memory"].delete_index(INDEX)  # a first reindex: no stored row to lock
+    reindex("testapp.RemoteDocument", batch_size=20)
+    writers[0].join(timeout=30)
+    assert not writers[0].is_alive()
+    assert len(loaded) == 10 and sum(loaded) == 200  # the deleted row was read already
+    store = clients["memory"]
+    assert store.fetch(INDEX, [early.vector_id])[early.vector_id].values == [9.0, 9.0, 9.0]
+    assert store.fetch(INDEX, [late.vector_id])[late.vector_id].values == [8.0, 8.0, 8.0]
+    assert store.fetch(INDEX, [gone.vector_id]) == {}
+    assert store.stats(INDEX)["total_vector_count"] == 199
+    assert "199 vectors in the table, 0 missing, 0 stale, 0 ghosts" in reindex(
+        "testapp.RemoteDocument", check=True
+    )
+
+
+def committed_delete(url: str, pk: int) -> bool:
+    """Whether the row's delete is committed, as another session sees it."""
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            f'SELECT 1 FROM "{RemoteDocument._meta.db_table}" WHERE id = %s', [pk]
+        ).fetchone()
+    return found is None
+
+
+def wait_until(condition: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
