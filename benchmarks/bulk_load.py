@@ -58,7 +58,7 @@ INDEX = "bench_load"
 REINDEX_INDEX = "bench_reindex"
 LIVE_LIMIT = 20_000
 THREADS = (1, 4, 16)
-# Candidates a binary-quantized search re-ranks (the default is 4 x top_k).
+# Candidates a binary-quantized search re-ranks (the default: rerank_candidates(top_k)).
 CANDIDATES = (40, 100, 200, 400, 1000, 2000)
 EF_SEARCH = (40, 100, 200)
 TARGET_RATIO = 0.8
@@ -444,35 +444,38 @@ def markdown(report: dict[str, Any]) -> str:
             ],
         )
     )
-    by_ef = [
-        (variant, *(f"{r['recall_by_ef_search'][str(ef)]:.3f}" for ef in EF_SEARCH))
-        for variant, r in prec.items()
-        if "recall_by_ef_search" in r
-    ]
-    if by_ef:
-        lines += [
-            "",
-            "Recall@10 by `hnsw.ef_search` (`client.query(..., ef_search=n)`; the default is "
-            f"{default_ef_search(TOP_K, False)}; on the binary-quantized index it is the "
-            "candidates' search):",
-            "",
-            common.md_table(("index", *(str(ef) for ef in EF_SEARCH)), by_ef),
-        ]
-    sweep = [
-        (variant, *(f"{r['recall_by_candidates'][str(c)]:.3f}" for c in CANDIDATES))
-        for variant, r in prec.items()
-        if "recall_by_candidates" in r
-    ]
-    if sweep:
-        lines += [
-            "",
-            "Recall@10 of the binary-quantized index by candidates re-ranked "
-            "(`client.query(..., candidates=n)`; the default is "
-            f"{rerank_candidates(TOP_K)} for top_k={TOP_K}):",
-            "",
-            common.md_table(("index", *(str(c) for c in CANDIDATES)), sweep),
-        ]
+    lines += recall_table(
+        prec,
+        "recall_by_ef_search",
+        EF_SEARCH,
+        "Recall@10 by `hnsw.ef_search` (`client.query(..., ef_search=n)`; the default is "
+        f"{default_ef_search(TOP_K, False)}; on the binary-quantized index it is the "
+        "candidates' search):",
+    )
+    lines += recall_table(
+        prec,
+        "recall_by_candidates",
+        CANDIDATES,
+        "Recall@10 of the binary-quantized index by candidates re-ranked "
+        "(`client.query(..., candidates=n)`; the default is "
+        f"{rerank_candidates(TOP_K)} for top_k={TOP_K}):",
+    )
     return "\n".join([*lines, "", *precision_targets(prec)])
+
+
+def recall_table(
+    prec: dict[str, Any], key: str, settings: tuple[int, ...], caption: str
+) -> list[str]:
+    """A table of recall@10 per variant by each of ``settings`` (the variants that have
+    ``key``), under ``caption``; no lines when none has it."""
+    rows = [
+        (variant, *(f"{r[key][str(value)]:.3f}" for value in settings))
+        for variant, r in prec.items()
+        if key in r
+    ]
+    if not rows:
+        return []
+    return ["", caption, "", common.md_table(("index", *(str(v) for v in settings)), rows)]
 
 
 def precision_targets(prec: dict[str, Any]) -> list[str]:
