@@ -138,7 +138,7 @@ def main() -> None:
     n = args.rows or (5_000 if args.quick else 100_000)
     queries = args.queries or (20 if args.quick else 200)
     server = common.locate_server(args)
-    if n >= 100_000:
+    if n >= 50_000:
         server.ensure_shared_buffers("1GB")
     common.prepare_database(server)
     common.setup_django(server)

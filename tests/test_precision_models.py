@@ -152,7 +152,7 @@ def test_more_candidates_reach_the_exact_neighbours(quantized: np.ndarray) -> No
     assert [d.title for d in found] == [title for title, _ in exact]  # every row re-ranked
     assert any("LIMIT 600" in q["sql"] for q in ctx.captured_queries)
     default = list(QuantizedDocument.objects.vector_search(query, limit=10))
-    assert len(default) == 10  # 40 candidates by default: same shape, other statement
+    assert len(default) == 10  # 100 candidates by default: same shape, other statement
 
 
 @pytest.mark.parametrize(

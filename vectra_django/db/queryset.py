@@ -82,7 +82,7 @@ class VectorQuerySet(models.QuerySet):
         ``f"{db_table}_{pk}"`` ids when ``load_records=False``.
 
         ``candidates`` (a field with ``quantization="binary"``, searched in place): how
-        many rows the sign-bit index proposes for exact re-ranking (default 4 x ``limit``);
+        many rows the sign-bit index proposes for exact re-ranking (default 10 x ``limit``);
         more costs time and gives recall.
 
         Like the client's ``query()``, results leave the vector columns unloaded (deferred)

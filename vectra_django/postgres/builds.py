@@ -4,9 +4,9 @@ Inserting into an HNSW index costs a graph search per row; building the index ov
 already loaded is several times faster (20k x 384 on two cores: 461 rows/s inserted into
 the index, 2,475 rows/s loaded and then indexed). :func:`deferred` drops a table's vector
 indexes, lets the caller load, and creates them again from their own definitions with
-``maintenance_work_mem`` and parallel workers raised for the build, all in the caller's
-transaction: a failure, even a killed backend, rolls back to the old table with its old
-indexes, never to a table without them.
+``maintenance_work_mem`` and parallel workers raised for the build, then analyzes the
+table, all in the caller's transaction: a failure, even a killed backend, rolls back to the
+old table with its old indexes, never to a table without them.
 
 The indexes are dropped under an ``ACCESS EXCLUSIVE`` lock held until commit, so searches
 and writes on that table wait for the load. That is why callers defer only when a load is
@@ -169,6 +169,10 @@ def deferred(
             # PostgreSQL's own text of the index it dropped: the same name, method, operator
             # class and options, so migrations and the registry still describe it.
             conn.execute(sql.SQL(index.definition))  # type: ignore[arg-type]
+    # A table loaded in this transaction has no statistics yet (autovacuum analyzes it a
+    # minute later, at best): the planner would guess a namespace or filter condition
+    # selective and answer searches by an exact scan of the rows it matches, not the index.
+    conn.execute(sql.SQL("ANALYZE {}").format(relation))
 
 
 def build_config(conn: psycopg.Connection[Any], regclass: str, settings: BuildSettings) -> dict:

@@ -1,7 +1,7 @@
 """A nearest-neighbour query: its settings, SQL and parameters, and its rows as a result.
 
 On an index built over ``binary_quantize(embedding)`` the query takes ``candidates`` rows
-(4 x ``top_k`` by default) by Hamming distance through that index, then ranks them by
+(10 x ``top_k`` by default) by Hamming distance through that index, then ranks them by
 their exact distance in the same statement: results carry exact scores.
 """
 
