@@ -1,15 +1,23 @@
-"""Helpers shared by the resilience tests that talk to the real test database."""
+"""Helpers shared by the tests that talk to the real test database."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import psycopg
 import pytest
+from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from vectra_django.client import filters
+from vectra_django.client.requests import QueryRequest
+from vectra_django.providers.pgvector import nearest
 from vectra_django.providers.pgvector import sql as _pgsql
+
+if TYPE_CHECKING:
+    from vectra_django import Client
 
 
 def database_url(request: pytest.FixtureRequest, **extra: Any) -> str:
@@ -49,3 +57,16 @@ def table_checksum(conn: psycopg.Connection, table: str, schema: str = "public")
             "FROM {} AS t"
         ).format(sql.Identifier(schema, table))
     ).fetchone()
+
+
+def explain_query(url: str, client: Client, index: str, vector: np.ndarray, top_k: int = 10) -> str:
+    """The plan of the pgvector client's own nearest-neighbour query (namespace condition
+    included), with sequential scans off so that any usable index shows."""
+    table = client.provider._tables[index]  # type: ignore[attr-defined]
+    request = QueryRequest(vector, top_k, "", filters.parse(None), False, True, None, {})
+    _settings, statement, params = nearest.query(table, request)
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        conn.execute("SET enable_seqscan = off")
+        rows = conn.execute("EXPLAIN " + statement, params).fetchall()
+    return "\n".join(row[0] for row in rows)

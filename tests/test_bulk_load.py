@@ -13,14 +13,11 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from pgvector.psycopg import register_vector
 
+from tests import pg_helpers
 from tests.contract.pgvector_providers import url_for_test_database
 from vectra_django import Client, errors
-from vectra_django.client import filters
-from vectra_django.client.requests import QueryRequest
 from vectra_django.postgres import builds
-from vectra_django.providers.pgvector import nearest
 
 ClientFactory = Callable[..., Client]
 
@@ -66,15 +63,7 @@ def hnsw_index(indexes: dict[str, tuple[int, str]]) -> str:
 
 
 def plan(url: str, client: Client, index: str) -> str:
-    """The plan of the client's own nearest-neighbour query, namespace condition included."""
-    table = client.provider._tables[index]  # type: ignore[attr-defined]
-    request = QueryRequest(np.full(16, 0.5), 5, "", filters.parse(None), False, True, None, {})
-    _settings, statement, params = nearest.query(table, request)
-    with psycopg.connect(url) as conn:
-        register_vector(conn)
-        conn.execute("SET enable_seqscan = off")
-        rows = conn.execute("EXPLAIN " + statement, params).fetchall()
-    return "\n".join(row[0] for row in rows)
+    return pg_helpers.explain_query(url, client, index, np.full(16, 0.5), top_k=5)
 
 
 def test_a_large_upsert_into_a_new_index_builds_the_index_after_the_rows(

@@ -10,10 +10,10 @@ import numpy as np
 import psycopg
 import pytest
 
+from tests import pg_helpers
 from tests.contract.pgvector_providers import url_for_test_database
 from vectra_django import Client, errors
 from vectra_django.postgres import max_indexed_dimensions, require_pgvector
-from vectra_django.providers.pgvector import nearest
 
 ClientFactory = Callable[..., Client]
 
@@ -53,22 +53,6 @@ def column_type(url: str, client: Client, index: str) -> str:
         ).fetchone()
     assert row is not None
     return row[0]
-
-
-def explain(url: str, client: Client, index: str, vector: np.ndarray, top_k: int = 10) -> str:
-    from vectra_django.client import filters
-    from vectra_django.client.requests import QueryRequest
-
-    table = client.provider._tables[index]
-    request = QueryRequest(vector, top_k, "", filters.parse(None), False, True, None, {})
-    _settings, statement, params = nearest.query(table, request)
-    with psycopg.connect(url) as conn:
-        from pgvector.psycopg import register_vector
-
-        register_vector(conn)
-        conn.execute("SET enable_seqscan = off")
-        rows = conn.execute("EXPLAIN " + statement, params).fetchall()
-    return "\n".join(row[0] for row in rows)
 
 
 def test_half_precision_stores_halfvec_and_answers_queries(
@@ -123,7 +107,7 @@ def test_more_than_2000_dimensions_need_half_precision(client: Client, name: str
     matrix = unit_rows(50, 3072)
     client.upsert(name, ids=[f"r{i}" for i in range(50)], values=matrix)
     assert client.query(name, vector=matrix[7], top_k=1).ids == ["r7"]
-    assert "Index Scan" in explain(url, client, name, matrix[7])
+    assert "Index Scan" in pg_helpers.explain_query(url, client, name, matrix[7])
 
 
 def test_half_precision_stops_at_4000_dimensions(client: Client, name: str) -> None:
@@ -146,7 +130,7 @@ def test_binary_quantization_reranks_candidates_to_exact_scores(
     for match in result:
         assert match.score == pytest.approx(exact[match.id], abs=1e-5)  # exact, not Hamming
     assert result.scores == sorted(result.scores, reverse=True)
-    plan = explain(url, client, name, query)
+    plan = pg_helpers.explain_query(url, client, name, query)
     assert "Index Scan" in plan and "binary_quantize" in plan
 
 
