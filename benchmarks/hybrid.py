@@ -521,7 +521,7 @@ def run_speed(
 
 def matching_rows(model: Any, texts: Sequence[str]) -> dict[str, float]:
     """How many rows each keyword query matches: the keyword leg ranks every one of them
-    (``ts_rank_cd`` has no index), so its latency follows this count."""
+    (a GIN index finds rows but cannot rank them), so its latency follows this count."""
     from django.contrib.postgres.search import SearchQuery
 
     counts = [

@@ -161,11 +161,11 @@ def test_hybrid_returns_exact_leg_scores(url_client: ClientFactory, name: str) -
         name,
         [
             {"id": "near", "values": [1, 0], "text": "nothing here"},
-            {"id": "word", "values": [0, 1], "text": "zebra"},
-            {"id": "both", "values": [1, 0.1], "text": "zebra crossing"},
+            {"id": "word", "values": [0, 1], "text": "zebra crossing"},
+            {"id": "both", "values": [1, 0.1], "text": "zebra"},
         ],
     )
-    result = client.hybrid_search(name, "zebra", [1, 0], top_k=3)
+    result = client.hybrid_search(name, "zebra", [1, 0], top_k=3)  # second + first beats first
     assert result.ids[0] == "both"
     by_id = {m.id: m for m in result}
     assert by_id["near"].text_score is None

@@ -15,10 +15,11 @@ from vectra_django.errors import UnsupportedFeatureError
 
 TEXT_PROVIDERS = {"memory", "qdrant", "pgvector-url", "pgvector-django"}
 
-# "ocelot" is in one record; "dog" in four. Vectors: "near" is the nearest to NEAR.
+# "ocelot" is in one record; "dog" in four, twice in the short "dog1". Vectors: "near" is
+# the nearest to NEAR, "dog1" the second.
 RECORDS = [
     ("near", [1.0, 0.0, 0.0], None, {"group": "x"}),
-    ("dog1", [0.9, 0.1, 0.0], "a dog barks at night", {"group": "x"}),
+    ("dog1", [0.9, 0.1, 0.0], "a dog, a good dog", {"group": "x"}),
     ("dog2", [0.0, 1.0, 0.0], "my dog sleeps", {"group": "y"}),
     ("dog3", [0.0, 0.9, 0.1], "dog food and dog toys", {"group": "y"}),
     ("rare", [-0.1, 0.0, 1.0], "an ocelot chases a dog", {"group": "x"}),
@@ -162,7 +163,7 @@ def test_hybrid_search_returns_rows_found_by_either_leg(client: Client, text_ind
 @pytest.mark.usefixtures("searchable")
 def test_hybrid_search_ranks_a_row_of_both_legs_first(client: Client, text_index: str) -> None:
     result = client.hybrid_search(text_index, "dog", NEAR, top_k=6)
-    assert result.ids[0] == "dog1"  # second nearest, and a dog
+    assert result.ids[0] == "dog1"  # second nearest, and the best dog
     assert result[0].vector_score is not None and result[0].text_score is not None
 
 

@@ -3,8 +3,8 @@
 Each table keeps the records' ``text`` and a generated ``tsvector`` of it with a GIN index
 (:func:`.sql.text_columns`). A keyword search is ``websearch_to_tsquery`` (web-search syntax:
 every word must occur, ``"quoted phrases"``, ``or``, ``-word``; never a syntax error) ranked
-by ``ts_rank_cd``; a hybrid search runs the nearest-neighbour leg, the keyword leg and their
-Reciprocal Rank Fusion as one statement.
+by ``ts_rank`` normalized by document length, as in-place searches rank; a hybrid search runs
+the nearest-neighbour leg, the keyword leg and their Reciprocal Rank Fusion as one statement.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from .sql import Table, namespace_where
 if TYPE_CHECKING:
     from .provider import PgvectorProvider
 
-# ts_rank_cd's normalization 32 maps a rank r to r / (r + 1): scores in [0, 1).
-_RANK = "ts_rank_cd(text_search, query, 32)"
+# Normalization 1 | 32: divided by 1 + log(length), then r / (r + 1): scores in [0, 1).
+_RANK = "ts_rank(text_search, query, 33)"
 
 
 class TextSearch:
