@@ -206,6 +206,15 @@ def test_text_search_goes_through_the_gin_index():
     assert "to_tsvector" not in hybrid
 
 
+def test_the_query_text_is_parsed_once_per_statement_not_per_matching_row():
+    """The keyword query is a sub-select (an InitPlan), evaluated once: the rank of each
+    match reads its result instead of parsing the text again."""
+    verbose = Entry.objects.text_search("savanna grasses").explain(verbose=True)
+    assert "InitPlan" in verbose, verbose
+    ranked = [line for line in verbose.splitlines() if "ts_rank(" in line]
+    assert ranked and all("websearch_to_tsquery" not in line for line in ranked), verbose
+
+
 def test_search_events_are_instrumented(entries, settings):
     settings.VECTRA_INSTRUMENTATION = True
     events = []
