@@ -35,6 +35,11 @@ PGVECTOR_FEATURES = {"halfvec": (0, 7, 0), "binary_quantize": (0, 7, 0)}
 CANDIDATES_PER_RESULT = 10
 
 
+# ``ts_rank`` normalization of every keyword search, in place and in a client's index table:
+# divided by 1 + log(document length) (1), then mapped to r / (r + 1) (32): scores in [0, 1).
+TEXT_RANK_NORMALIZATION = 1 | 32
+
+
 def rerank_candidates(top_k: int) -> int:
     """How many candidates a binary-quantized search of ``top_k`` re-ranks by default."""
     return max(top_k, min(MAX_EF_SEARCH, CANDIDATES_PER_RESULT * top_k))

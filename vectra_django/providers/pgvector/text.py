@@ -20,6 +20,7 @@ from ...client.distance import score_from_distance
 from ...client.requests import TextRequest
 from ...client.results import Match, QueryResult
 from ...client.validation import Batch
+from ...postgres import TEXT_RANK_NORMALIZATION
 from . import nearest
 from . import sql as queries
 from .connection import Tx
@@ -28,8 +29,7 @@ from .sql import Table, namespace_where
 if TYPE_CHECKING:
     from .provider import PgvectorProvider
 
-# Normalization 1 | 32: divided by 1 + log(length), then r / (r + 1): scores in [0, 1).
-_RANK = "ts_rank(text_search, query, 33)"
+_RANK = f"ts_rank(text_search, query, {TEXT_RANK_NORMALIZATION:d})"
 
 
 class TextSearch:
