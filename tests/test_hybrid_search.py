@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from django.db import connection
 from django.db.models import F
@@ -78,6 +80,29 @@ def test_text_search_chains_after_filter_and_takes_filter(entries):
 def test_text_search_follows_updates_of_any_kind(entries):
     Entry.objects.filter(title="Lions").update(body="Now about quokkas instead.")
     assert {e.title for e in Entry.objects.text_search("quokka")} == {"Quokka sightings", "Lions"}
+
+
+def worst_case_text(words: int) -> str:
+    """Hyphenated words of 4-byte letters, 6 characters each with the space: about 8 bytes
+    of ``tsvector`` a character, the dearest text for PostgreSQL's 1 MB limit."""
+    rng = random.Random(5)
+    letters = [chr(c) for c in range(0x20000, 0x21388)]  # CJK extension B
+    return " ".join(
+        "".join(rng.choices(letters, k=2)) + "-" + "".join(rng.choices(letters, k=2))
+        for _ in range(words)
+    )
+
+
+def test_a_text_too_long_for_a_tsvector_saves_and_its_beginning_is_searched(entries):
+    filler = worst_case_text(25_000)  # 150,000 characters: 1.15 MB of tsvector in full
+    entry = Entry.objects.create(title="Long", body=f"okapi {filler} narwhal")
+    assert [e.title for e in Entry.objects.text_search("okapi")] == ["Long"]
+    assert list(Entry.objects.text_search("narwhal")) == []  # past the first 100,000
+    Entry.objects.filter(pk=entry.pk).update(body=f"narwhal {filler}")
+    assert [e.title for e in Entry.objects.text_search("narwhal")] == ["Long"]
+    Entry.objects.bulk_create([Entry(title="Longer", body=f"{filler} okapi {filler}")])
+    entry.refresh_from_db()
+    assert entry.body == f"narwhal {filler}"  # the row keeps all of it
 
 
 @pytest.mark.parametrize("text", ["&|!():*'", "a & b | !c", "'quoted", "fox:*", "(((", "!"])

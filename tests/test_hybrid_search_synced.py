@@ -8,6 +8,7 @@ import pytest
 from tests import remote_stores
 from tests.testapp.models import RemoteEntry
 from vectra_django import QueryResult, clients
+from vectra_django.client.text import MAX_RECORD_TEXT_LENGTH
 from vectra_django.errors import UnsupportedFeatureError, ValidationError
 
 pytestmark = pytest.mark.django_db
@@ -37,15 +38,21 @@ def keyword_store(store: str) -> None:
         pytest.skip("Pinecone has no keyword search here (see the next test)")
 
 
+def carried(store: str, text: str) -> str | None:
+    """The text a record carries to ``store``: none to Pinecone, which cannot search it."""
+    return None if store == "pinecone" else text
+
+
 def test_records_carry_the_text_fields(entries):
     stored = remote_stores.stored(RemoteEntry)
     lions = RemoteEntry.objects.get(title="Lions")
-    assert stored[f"testapp_remoteentry_{lions.pk}"].text == (
-        "Lions\nBig cats of the savanna hunt at night."
+    assert stored[f"testapp_remoteentry_{lions.pk}"].text == carried(
+        entries, "Lions\nBig cats of the savanna hunt at night."
     )
 
 
 def test_a_text_change_reaches_the_store(entries):
+    keyword_store(entries)
     RemoteEntry.objects.filter(title="Lions").update(body="Now about quokkas.")
     lions = RemoteEntry.objects.get(title="Lions")
     assert remote_stores.stored(RemoteEntry)[f"testapp_remoteentry_{lions.pk}"].text == (
@@ -130,6 +137,7 @@ def test_a_text_changed_behind_the_orms_back_is_drift(entries):
     from django.core.management import CommandError, call_command
     from django.db import connection
 
+    keyword_store(entries)
     lions = RemoteEntry.objects.get(title="Lions")
     with connection.cursor() as cursor:  # no signal, no outbox entry: only --check sees it
         cursor.execute("UPDATE testapp_remoteentry SET body = 'moved' WHERE id = %s", [lions.pk])
@@ -143,8 +151,25 @@ def test_a_text_changed_behind_the_orms_back_is_drift(entries):
 
 
 def test_saving_only_a_text_field_syncs_the_text(entries):
+    keyword_store(entries)
     lions = RemoteEntry.objects.get(title="Lions")
     lions.title = "Tigers"
     lions.save(update_fields=["title"])
     stored = remote_stores.stored(RemoteEntry)[f"testapp_remoteentry_{lions.pk}"]
     assert stored.text.startswith("Tigers\n")
+
+
+def test_a_row_longer_than_a_record_carries_still_syncs_without_drift(entries):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    body = "okapi " + " ".join(f"w{i:07d}" for i in range(120_000))  # 1.08 M characters
+    long = RemoteEntry.objects.create(title="Long", body=body)
+    stored = remote_stores.stored(RemoteEntry)[f"testapp_remoteentry_{long.pk}"]
+    assert stored.text == carried(entries, f"Long\n{body}"[:MAX_RECORD_TEXT_LENGTH])
+    if entries != "pinecone":
+        assert [e.title for e in RemoteEntry.objects.text_search("okapi")] == ["Long"]
+    out = StringIO()
+    call_command("vectra_reindex", "testapp.RemoteEntry", check=True, stdout=out)
+    assert "0 missing, 0 stale" in out.getvalue()

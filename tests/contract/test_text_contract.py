@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from vectra_django import Client
+from vectra_django.client.text import INDEXED_TEXT_LENGTH, MAX_RECORD_TEXT_LENGTH
 from vectra_django.errors import UnsupportedFeatureError
 
 TEXT_PROVIDERS = {"memory", "qdrant", "pgvector-url", "pgvector-django"}
@@ -148,6 +149,19 @@ def test_updated_text_is_searched(client: Client, text_index: str) -> None:
     client.upsert(text_index, [{"id": "cats", "values": [0.1, 0, 0.9], "text": "an ocelot"}])
     assert set(client.text_search(text_index, "ocelot").ids) == {"rare", "cats"}
     assert client.text_search(text_index, "purr").ids == []
+
+
+@pytest.mark.usefixtures("searchable")
+def test_a_long_text_is_kept_whole_and_searched_by_its_beginning(
+    client: Client, text_index: str
+) -> None:
+    words = " ".join(f"w{i:07d}" for i in range(110_000))  # 1.4 MB of tsvector in full
+    text = f"okapi {words} narwhal"
+    assert INDEXED_TEXT_LENGTH < len(text) <= MAX_RECORD_TEXT_LENGTH
+    client.upsert(text_index, [{"id": "long", "values": [0.5, 0.5, 0.0], "text": text}])
+    assert client.fetch(text_index, ["long"])["long"].text == text
+    assert client.text_search(text_index, "okapi").ids == ["long"]
+    assert client.text_search(text_index, "narwhal").ids == []  # past the indexed beginning
 
 
 @pytest.mark.usefixtures("searchable")

@@ -15,8 +15,13 @@ from ..errors import ValidationError
 
 # A query longer than this is a document, not a search: refused rather than sent.
 MAX_QUERY_LENGTH = 10_000
-# Record text up to this many characters; PostgreSQL's tsvector holds about 1 MB.
+# Record text up to this many characters, kept whole by every store.
 MAX_RECORD_TEXT_LENGTH = 1_000_000
+# Keyword search reads a text's first this many characters, in every store. PostgreSQL's
+# tsvector refuses more than 1 MB of words and positions, and a write that would make a
+# bigger one fails; text in the worst script for it (hyphenated words of 4-byte letters)
+# costs about 8 bytes a character, so 100,000 characters always fit.
+INDEXED_TEXT_LENGTH = 100_000
 # Reciprocal Rank Fusion's constant, and how many candidates each leg contributes at least.
 RRF_K = 60
 MIN_CANDIDATES = 20

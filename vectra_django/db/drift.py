@@ -26,7 +26,7 @@ from ..client.validation import MAX_PAGE_SIZE
 from ..errors import NotFoundError
 from .fields import VectorField, pk_from_vector_id, vector_fields, vector_id
 from .reindex import stack_vectors, values_rows
-from .text import record_attnames, record_parts, text_column
+from .text import carries_text, record_attnames, record_parts
 
 # A store keeps float32 values, and some (Qdrant, cosine) rescale them on the way.
 _RTOL, _ATOL = 1e-5, 1e-6
@@ -171,23 +171,24 @@ def _compare_batch(
     drift.rows += len(present)
     nulled = [vid for vid, row in zip(ids, rows, strict=True) if row[1] is None and vid in stored]
     matrix = stack_vectors([row[1] for _, row in present])
+    texts = carries_text(vf)
     for (vid, row), values in zip(present, matrix, strict=True):
         found = stored.get(vid)
         if found is None:
             drift.missing += 1
             drift.note("missing", vid)
-        elif not _same(values, found.values) or not _same_record(vf, row[2:], found):
+        elif not _same(values, found.values) or not _same_record(vf, row[2:], found, texts):
             drift.stale += 1
             drift.note("stale", vid)
     return nulled
 
 
-def _same_record(vf: VectorField, values: Any, stored: Any) -> bool:
-    """Whether the stored metadata (and text, for a field with keyword search) match."""
+def _same_record(vf: VectorField, values: Any, stored: Any, texts: bool) -> bool:
+    """Whether the stored metadata (and text, when records carry it) match."""
     metadata, text = record_parts(vf, values)
     if metadata != (stored.metadata or {}):
         return False
-    return text_column(vf) is None or text == stored.text
+    return not texts or text == stored.text
 
 
 def _same(values: np.ndarray, stored: Any) -> bool:

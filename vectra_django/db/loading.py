@@ -19,7 +19,7 @@ from ..client import Client
 from ..client.validation import Batch
 from .fields import VectorField, vector_id
 from .reindex import stack_vectors, values_rows
-from .text import record_attnames, record_parts, text_column
+from .text import carries_text, record_attnames, record_parts
 
 
 def can_bulk_load(client: Client) -> bool:
@@ -82,5 +82,5 @@ def checked_batch(client: Client, vf: VectorField, rows: list[tuple[Any, ...]]) 
         ids=[vector_id(vf.model, row[0]) for row in rows],
         values=stack_vectors([row[1] for row in rows]),
         metadata=[meta for meta, _ in parts],
-        texts=[text for _, text in parts] if text_column(vf) else None,
+        texts=[text for _, text in parts] if carries_text(vf) else None,
     )

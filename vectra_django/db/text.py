@@ -2,11 +2,12 @@
 
 ``VectorField(text_search=True)`` (the field's ``source`` fields) or
 ``text_search=("title", "body")`` adds, next to the vector, a generated column
-``<field>_text_search`` = ``to_tsvector(text_config, title || ' ' || body)`` with a GIN index,
-both made by the migration that ``makemigrations`` writes. PostgreSQL computes the column on
-every write, whichever way the row is written (``save``, ``bulk_create``, ``update()``, raw
-SQL), so the keyword index never drifts from the row; searches go through the GIN index
-instead of computing ``to_tsvector`` per row.
+``<field>_text_search`` = ``to_tsvector(text_config, left(title || ' ' || body, 100000))``
+with a GIN index, both made by the migration that ``makemigrations`` writes (the first
+``INDEXED_TEXT_LENGTH`` characters: a longer text would make some rows impossible to save).
+PostgreSQL computes the column on every write, whichever way the row is written (``save``,
+``bulk_create``, ``update()``, raw SQL), so the keyword index never drifts from the row;
+searches go through the GIN index instead of computing ``to_tsvector`` per row.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core import checks
-from django.db.models import GeneratedField, Model
+from django.db.models import CharField, Func, GeneratedField, Model, TextField, Value
+from django.db.models.functions import Cast, Coalesce, Left
 
+from ..client.text import INDEXED_TEXT_LENGTH, MAX_RECORD_TEXT_LENGTH
 from ..embedders import source_names
 
 if TYPE_CHECKING:
@@ -27,6 +30,35 @@ if TYPE_CHECKING:
 
 TEXT_CONFIG_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 SUFFIX = "_text_search"
+
+
+class PrefixSearchVector(SearchVector):
+    """``to_tsvector(config, left(a || ' ' || b, INDEXED_TEXT_LENGTH))``: PostgreSQL refuses
+    a ``tsvector`` over 1 MB, and a generated column that raised would make the row
+    impossible to write, so the keyword index reads each row's first characters only."""
+
+    def as_sql(
+        self, compiler: Any, connection: Any, function: Any = None, template: Any = None
+    ) -> tuple[str, list[Any]]:
+        clone = self.copy()
+        parts = [
+            Coalesce(
+                e if isinstance(e.output_field, CharField | TextField) else Cast(e, TextField()),
+                Value(""),
+            )
+            for e in clone.get_source_expressions()
+        ]
+        clone.set_source_expressions([Left(_Joined(*parts), INDEXED_TEXT_LENGTH)])
+        return super(PrefixSearchVector, clone).as_sql(compiler, connection, function, template)
+
+
+class _Joined(Func):
+    """``a || ' ' || b``: the operator, since ``concat()`` is only stable and a generated
+    column takes immutable functions alone."""
+
+    arg_joiner = " || ' ' || "
+    template = "(%(expressions)s)"
+    output_field = TextField()
 
 
 class TextSearchColumn(GeneratedField):
@@ -40,7 +72,7 @@ class TextSearchColumn(GeneratedField):
         kwargs.pop("output_field", None)
         kwargs.pop("db_persist", None)
         super().__init__(
-            expression=SearchVector(*self.text_fields, config=config),
+            expression=PrefixSearchVector(*self.text_fields, config=config),
             output_field=SearchVectorField(),
             db_persist=True,
             **kwargs,
@@ -98,6 +130,13 @@ def text_column(vf: VectorField) -> str | None:
     return vf.name + SUFFIX if text_fields(vf) else None
 
 
+def carries_text(vf: VectorField) -> bool:
+    """Whether the field's synced records carry their text: it has keyword search, and its
+    store searches words. Pinecone would keep the text in its 40 KB of metadata without
+    searching it, so a long text would only stop the row's vector from syncing."""
+    return text_column(vf) is not None and getattr(vf.client().provider, "searches_text", True)
+
+
 def search_column(vf: VectorField) -> str | None:
     """The field's ``tsvector`` column when its model has it (not when ``text_search`` is
     off, or its options kept the column from being added: the checks report why)."""
@@ -116,10 +155,14 @@ def record_attnames(vf: VectorField) -> list[str]:
 
 def record_parts(vf: VectorField, values: Sequence[Any]) -> tuple[dict[str, Any], str | None]:
     """A record's metadata and text from the values of :func:`record_attnames`: the text
-    is the text fields' values joined by newlines, ``None`` when all are empty."""
+    is the text fields' values joined by newlines, ``None`` when all are empty.
+
+    The text stops at the most a record carries (``MAX_RECORD_TEXT_LENGTH``): a row with
+    more still syncs, its keyword search reading the beginning as in place."""
     split = len(vf.metadata_fields)
     parts = [str(v) for v in values[split:] if v not in (None, "")]
-    return vf.metadata_from(values[:split]), ("\n".join(parts) if parts else None)
+    text = "\n".join(parts)[:MAX_RECORD_TEXT_LENGTH] if parts else None
+    return vf.metadata_from(values[:split]), text
 
 
 def _errors(vf: VectorField, fields: tuple[str, ...]) -> list[str]:

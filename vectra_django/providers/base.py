@@ -36,6 +36,8 @@ class Provider(Protocol):
     """What every store implements; one method per client operation."""
 
     name: ClassVar[str]
+    # Whether text_search and hybrid_search rank the records' text (else they refuse).
+    searches_text: ClassVar[bool]
 
     def create_index(
         self, name: str, dimension: int, metric: Metric, options: Mapping[str, Any]
@@ -92,6 +94,7 @@ class BaseProvider:
     """Shared conveniences for providers: context management and refusing a feature."""
 
     name: ClassVar[str] = "base"
+    searches_text: ClassVar[bool] = True
 
     def healthy(self) -> bool:
         try:

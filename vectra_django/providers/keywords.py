@@ -15,6 +15,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from ..client.text import INDEXED_TEXT_LENGTH
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
     [
@@ -64,10 +66,12 @@ B = 0.75
 
 
 def tokens(text: str | None) -> list[str]:
-    """The searchable words of ``text``, lowercased, in order, stopwords left out."""
+    """The searchable words of ``text`` (its first :data:`INDEXED_TEXT_LENGTH` characters,
+    as PostgreSQL indexes it), lowercased, in order, stopwords left out."""
     if not text:
         return []
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    words = _WORD.findall(text[:INDEXED_TEXT_LENGTH].lower())
+    return [w for w in words if w not in STOPWORDS]
 
 
 def bm25(query: Iterable[str], documents: Sequence[Counter[str]]) -> list[float]:

@@ -16,7 +16,7 @@ from ...errors import NotFoundError
 from ...instrumentation import instrument
 from ..fields import VectorField, vector_fields, vector_id
 from ..reindex import stack_vectors, values_rows
-from ..text import record_attnames, record_parts, text_column
+from ..text import carries_text, record_attnames, record_parts
 from .locks import lock_rows
 
 logger = logging.getLogger("vectra_django.sync")
@@ -82,7 +82,7 @@ def sync_rows(
             values=stack_vectors([row[at] for row in present]),
             metadata=[meta for meta, _ in parts],
             deletes=gone,
-            texts=[text for _, text in parts] if text_column(vf) else None,
+            texts=[text for _, text in parts] if carries_text(vf) else None,
         )
         upserted += len(present)
         deleted += len(gone)

@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 
 from ...client import filters, validation
 from ...client.distance import Metric
+from ...client.text import INDEXED_TEXT_LENGTH
 from ...client.validation import Batch
 from ...errors import ValidationError
 from ...postgres import PRECISIONS, QUANTIZATIONS, max_indexed_dimensions, opclass
@@ -242,12 +243,13 @@ def create_table(table: Table) -> list[sql.Composed]:
 
 def text_columns(table: Table, add: bool = False) -> sql.Composed:
     """The record's ``text`` and its stored ``tsvector``: a generated column, so it can
-    never disagree with the text, whichever way a row is written."""
+    never disagree with the text, whichever way a row is written. It reads the text's first
+    ``INDEXED_TEXT_LENGTH`` characters, so no text is too long for a ``tsvector``."""
     prefix = sql.SQL("ADD COLUMN " if add else "")
     return sql.SQL(
         "{p}text text, {p}text_search tsvector GENERATED ALWAYS AS "
-        "(to_tsvector({}::regconfig, coalesce(text, ''))) STORED"
-    ).format(sql.Literal(table.text_config), p=prefix)
+        "(to_tsvector({}::regconfig, left(coalesce(text, ''), {}))) STORED"
+    ).format(sql.Literal(table.text_config), sql.Literal(INDEXED_TEXT_LENGTH), p=prefix)
 
 
 def text_index(table: Table) -> sql.Composed:

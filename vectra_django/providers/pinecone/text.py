@@ -42,6 +42,8 @@ def split_text(stored: Mapping[str, Any] | None) -> tuple[dict[str, Any], str | 
 class NoKeywordSearch:
     """Refuses ``text_search`` and ``hybrid_search``, naming what they would need."""
 
+    searches_text = False
+
     def text_search(self, index: str, request: TextRequest) -> QueryResult:
         raise UnsupportedFeatureError("pinecone", NO_KEYWORDS.format(operation="text_search"))
 
