@@ -171,7 +171,7 @@ def _compare_batch(
     drift.rows += len(present)
     nulled = [vid for vid, row in zip(ids, rows, strict=True) if row[1] is None and vid in stored]
     matrix = stack_vectors([row[1] for _, row in present])
-    texts = carries_text(vf)
+    texts = carries_text(vf, client)
     for (vid, row), values in zip(present, matrix, strict=True):
         found = stored.get(vid)
         if found is None:

@@ -82,5 +82,5 @@ def checked_batch(client: Client, vf: VectorField, rows: list[tuple[Any, ...]]) 
         ids=[vector_id(vf.model, row[0]) for row in rows],
         values=stack_vectors([row[1] for row in rows]),
         metadata=[meta for meta, _ in parts],
-        texts=[text for _, text in parts] if carries_text(vf) else None,
+        texts=[text for _, text in parts] if carries_text(vf, client) else None,
     )

@@ -19,46 +19,34 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core import checks
-from django.db.models import CharField, Func, GeneratedField, Model, TextField, Value
-from django.db.models.functions import Cast, Coalesce, Left
+from django.db.models import GeneratedField, Model, TextField
+from django.db.models.functions import Left
 
 from ..client.text import INDEXED_TEXT_LENGTH, MAX_RECORD_TEXT_LENGTH
 from ..embedders import source_names
 
 if TYPE_CHECKING:
+    from ..client import Client
     from .fields import VectorField
 
 TEXT_CONFIG_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 SUFFIX = "_text_search"
 
 
-class PrefixSearchVector(SearchVector):
+class _JoinedText(SearchVector):
+    """``coalesce(a, '') || ' ' || coalesce(b, '')``: ``SearchVector``'s own joining of its
+    fields (the operator, since ``concat()`` is only stable and a generated column takes
+    immutable functions alone), without ``to_tsvector`` around it."""
+
+    template = "(%(expressions)s)"
+    output_field = TextField()
+
+
+def prefix_search_vector(fields: Sequence[str], config: str) -> SearchVector:
     """``to_tsvector(config, left(a || ' ' || b, INDEXED_TEXT_LENGTH))``: PostgreSQL refuses
     a ``tsvector`` over 1 MB, and a generated column that raised would make the row
     impossible to write, so the keyword index reads each row's first characters only."""
-
-    def as_sql(
-        self, compiler: Any, connection: Any, function: Any = None, template: Any = None
-    ) -> tuple[str, list[Any]]:
-        clone = self.copy()
-        parts = [
-            Coalesce(
-                e if isinstance(e.output_field, CharField | TextField) else Cast(e, TextField()),
-                Value(""),
-            )
-            for e in clone.get_source_expressions()
-        ]
-        clone.set_source_expressions([Left(_Joined(*parts), INDEXED_TEXT_LENGTH)])
-        return super(PrefixSearchVector, clone).as_sql(compiler, connection, function, template)
-
-
-class _Joined(Func):
-    """``a || ' ' || b``: the operator, since ``concat()`` is only stable and a generated
-    column takes immutable functions alone."""
-
-    arg_joiner = " || ' ' || "
-    template = "(%(expressions)s)"
-    output_field = TextField()
+    return SearchVector(Left(_JoinedText(*fields), INDEXED_TEXT_LENGTH), config=config)
 
 
 class TextSearchColumn(GeneratedField):
@@ -72,7 +60,7 @@ class TextSearchColumn(GeneratedField):
         kwargs.pop("output_field", None)
         kwargs.pop("db_persist", None)
         super().__init__(
-            expression=PrefixSearchVector(*self.text_fields, config=config),
+            expression=prefix_search_vector(self.text_fields, config),
             output_field=SearchVectorField(),
             db_persist=True,
             **kwargs,
@@ -130,11 +118,12 @@ def text_column(vf: VectorField) -> str | None:
     return vf.name + SUFFIX if text_fields(vf) else None
 
 
-def carries_text(vf: VectorField) -> bool:
-    """Whether the field's synced records carry their text: it has keyword search, and its
-    store searches words. Pinecone would keep the text in its 40 KB of metadata without
-    searching it, so a long text would only stop the row's vector from syncing."""
-    return text_column(vf) is not None and getattr(vf.client().provider, "searches_text", True)
+def carries_text(vf: VectorField, client: Client) -> bool:
+    """Whether the field's records written through ``client`` carry their text: the field
+    has keyword search, and the store searches words. Pinecone would keep the text in its
+    40 KB of metadata without searching it, so a long text would only stop the row's vector
+    from syncing."""
+    return text_column(vf) is not None and getattr(client.provider, "searches_text", True)
 
 
 def search_column(vf: VectorField) -> str | None:

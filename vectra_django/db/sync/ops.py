@@ -82,7 +82,7 @@ def sync_rows(
             values=stack_vectors([row[at] for row in present]),
             metadata=[meta for meta, _ in parts],
             deletes=gone,
-            texts=[text for _, text in parts] if carries_text(vf) else None,
+            texts=[text for _, text in parts] if carries_text(vf, vf.client()) else None,
         )
         upserted += len(present)
         deleted += len(gone)
