@@ -104,9 +104,12 @@ def test_the_wheel_installs_with_extras_into_a_fresh_venv_and_imports(wheel: Pat
     assert run([sys.executable, "-m", "venv", str(venv)]).returncode == 0
     python = str(venv / "bin" / "python")
     purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    # The wheel first, alone: later this environment's own vectra_django is in sight (not
+    # editable under tox), and pip would take it for the wheel already installed.
+    alone = run([python, "-m", "pip", "install", "--no-index", "--no-deps", str(wheel)])
+    assert alone.returncode == 0, alone.stdout + alone.stderr
     # The dependencies come from this environment, as the machine may reach no index. A .pth
-    # line adds that directory without running its own .pth files, so this checkout's
-    # editable install does not come along: vectra_django can only be the wheel's.
+    # line adds that directory after the venv's own, so vectra_django can only be the wheel's.
     Path(purelib.stdout.strip(), "_dependencies.pth").write_text(
         sysconfig.get_paths()["purelib"] + "\n"
     )

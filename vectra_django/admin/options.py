@@ -204,15 +204,21 @@ class VectorSearchAdmin(admin.ModelAdmin):
 
     # -- actions -----------------------------------------------------------------------------
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        """Django's actions plus ``vector_actions`` (each subject to its permissions)."""
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        """Django's actions plus ``vector_actions`` (each subject to its permissions).
+
+        ``action_location`` is Django 6.1's list or change form; earlier versions have none.
+        """
+        where = () if action_location is None else (action_location,)
+        actions = super().get_actions(request, *where)
         if self.actions is None or IS_POPUP_VAR in request.GET:
             return actions
-        for func, name, description in filter(None, map(self.get_action, self.vector_actions)):
+        for action in filter(None, (self.get_action(a, *where) for a in self.vector_actions)):
+            # Django 6.1 describes an action with an Action object, earlier ones with a tuple.
+            func, name = action[:2] if isinstance(action, tuple) else (action.func, action.name)
             allowed = getattr(func, "allowed_permissions", ())
             if name not in actions and all(
                 getattr(self, f"has_{p}_permission")(request) for p in allowed
             ):
-                actions[name] = (func, name, description)
+                actions[name] = action
         return actions

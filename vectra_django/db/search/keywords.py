@@ -230,6 +230,13 @@ def _sql(qs: Any) -> tuple[str, list[Any]]:
     return statement, list(params)
 
 
+def _quote_alias(compiler: Any, alias: str) -> str:
+    """``alias`` as the compiler writes it everywhere else in the statement: Django 6.1 quotes
+    every alias (``compiler.quote_name``), earlier versions leave a join's alias bare."""
+    quote = getattr(compiler, "quote_name", None) or compiler.quote_name_unless_alias
+    return quote(alias)  # type: ignore[no-any-return]
+
+
 class FusedJoin:
     """``INNER JOIN (<fused legs>) AS vectra_fused ON vectra_fused.pk = <table>.<pk>``:
     a join Django's compiler renders like its own, so the search stays one queryset."""
@@ -248,9 +255,9 @@ class FusedJoin:
         self.join_type = INNER
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        quote = compiler.quote_name_unless_alias
-        alias = quote(self.table_alias)
-        on = f"{alias}.pk = {quote(self.parent_alias)}.{connection.ops.quote_name(self.pk_column)}"
+        alias = _quote_alias(compiler, self.table_alias)
+        parent = _quote_alias(compiler, self.parent_alias)
+        on = f"{alias}.pk = {parent}.{connection.ops.quote_name(self.pk_column)}"
         return f"INNER JOIN ({self.sql}) {alias} ON ({on})", list(self.params)
 
     def relabeled_clone(self, change_map: dict[str, str]) -> FusedJoin:
@@ -279,7 +286,7 @@ class FusedColumn(Expression):
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         quote = connection.ops.quote_name
-        column = f"{compiler.quote_name_unless_alias(self.alias)}.{quote(self.column)}"
+        column = f"{_quote_alias(compiler, self.alias)}.{quote(self.column)}"
         if self.nan_as is None:
             return column, []
         return f"CASE WHEN {column} = 'NaN'::float8 THEN %s ELSE {column} END", [self.nan_as]
